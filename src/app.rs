@@ -1,0 +1,82 @@
+//! Composition root: opens the store, builds the service and the router, serves until a shutdown
+//! signal, then lets in-flight requests finish and checkpoints the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{router::router, AppState};
+use crate::service::{Service, ServiceError};
+use crate::store::Store;
+
+/// A built application bound to its port, ready to serve.
+pub struct App {
+    pub svc: Arc<Service>,
+    listener: TcpListener,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot start: {0}")]
+    Service(#[from] ServiceError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the data directory and the core service without binding a port (CLI commands).
+pub async fn open_service(config: &Config) -> Result<Arc<Service>, AppError> {
+    let store = Arc::new(Store::open(&config.data_dir).await?);
+    Ok(Arc::new(Service::new(store).await?))
+}
+
+impl App {
+    pub async fn build(config: &Config) -> Result<App, AppError> {
+        let svc = open_service(config).await?;
+        let listener = TcpListener::bind(config.http)
+            .await
+            .map_err(|source| AppError::Bind { addr: config.http, source })?;
+        Ok(App { svc, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves; in-flight requests finish first.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+        let app = router(AppState { svc: self.svc.clone() });
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        self.svc.store.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received, finishing in-flight requests");
+}

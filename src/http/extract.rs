@@ -1,0 +1,100 @@
+//! Request extractors: `Req` (the caller as rules see it: auth record, method, headers, query)
+//! and `Body` (JSON object or urlencoded form as a JSON map, with our own error envelope).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use serde_json::{Map, Value};
+
+use crate::http::error::{ApiError, GENERIC_400};
+use crate::http::AppState;
+use crate::model::request::RequestInfo;
+
+/// The request as seen by services and rules.
+pub struct Req(pub RequestInfo);
+
+impl FromRequestParts<AppState> for Req {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let mut info = RequestInfo { method: parts.method.as_str().to_string(), context: "default", ..Default::default() };
+        if let Some(h) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            info.auth = state.svc.authenticate(h).await;
+        }
+        for (name, value) in &parts.headers {
+            if name == AUTHORIZATION {
+                continue;
+            }
+            if let Ok(v) = value.to_str() {
+                info.headers.insert(crate::util::snake_case(name.as_str()), Value::String(v.to_string()));
+            }
+        }
+        if let Some(q) = parts.uri.query() {
+            info.query = form_to_map(q.as_bytes());
+        }
+        Ok(Req(info))
+    }
+}
+
+/// Parses `a=1&b=2&b=3` into `{"a":"1","b":["2","3"]}`.
+pub fn form_to_map(raw: &[u8]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in url::form_urlencoded::parse(raw) {
+        let v = Value::String(v.into_owned());
+        match out.get_mut(k.as_ref()) {
+            Some(Value::Array(items)) => items.push(v),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, v]);
+            }
+            None => {
+                out.insert(k.into_owned(), v);
+            }
+        }
+    }
+    out
+}
+
+/// A request body as a JSON object (JSON or `application/x-www-form-urlencoded`).
+pub struct Body(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(e.status(), "Request entity too large.")
+            } else {
+                ApiError::bad_request(GENERIC_400)
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body(Map::new()));
+        }
+        if ct.starts_with("application/x-www-form-urlencoded") {
+            let mut map = form_to_map(&bytes);
+            if let Some(Value::String(payload)) = map.remove("@jsonPayload") {
+                if let Ok(Value::Object(extra)) = serde_json::from_str(&payload) {
+                    map.extend(extra);
+                }
+            }
+            return Ok(Body(map));
+        }
+        if ct.starts_with("multipart/form-data") {
+            return Err(ApiError::bad_request("Multipart bodies (file uploads) are not supported yet."));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(m)) => Ok(Body(m)),
+            Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object.")),
+            Err(e) => Err(ApiError::bad_request(format!("{GENERIC_400} Invalid JSON body: {e}."))),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! HTTP transport (axum only): routes, extractors, the error envelope, middleware and the
+//! embedded admin UI. Handlers parse, call one service function and render; no SQL, no rules.
+
+pub mod admin_ui;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod router;
+pub mod routes;
+
+use std::sync::Arc;
+
+use crate::service::Service;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<Service>,
+}

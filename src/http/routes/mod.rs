@@ -1,0 +1,5 @@
+//! Thin handlers, one file per resource.
+pub mod auth;
+pub mod collections;
+pub mod health;
+pub mod records;

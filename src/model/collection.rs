@@ -1,0 +1,414 @@
+//! Collections: their definition (type, rules, fields, indexes, auth options), the JSON shape the
+//! API speaks, and `Schema`, the immutable snapshot of all collections a request works with.
+//!
+//! Pure data and pure checks; persistence is `store`'s, use cases are `service`'s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::model::field::{Field, FieldKind};
+
+pub const SUPERUSERS: &str = "_superusers";
+pub const SUPERUSERS_ID: &str = "pbc_3142635823";
+pub const USERS_ID: &str = "_pb_users_auth_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectionType {
+    Base,
+    Auth,
+}
+
+impl CollectionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionType::Base => "base",
+            CollectionType::Auth => "auth",
+        }
+    }
+}
+
+/// The five record rules plus the auth-only ones. `None` = superusers only, `Some("")` = anyone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rules {
+    pub list: Option<String>,
+    pub view: Option<String>,
+    pub create: Option<String>,
+    pub update: Option<String>,
+    pub delete: Option<String>,
+}
+
+/// Options only auth collections have. Unmodelled option groups (oauth2, mfa, otp, templates…)
+/// are kept verbatim in `extra` so they round-trip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthOptions {
+    pub auth_rule: Option<String>,
+    pub manage_rule: Option<String>,
+    pub identity_fields: Vec<String>,
+    pub password_auth_enabled: bool,
+    /// Seconds an auth token stays valid.
+    pub token_duration: i64,
+    /// Per-collection part of the token signing key; never rendered to clients.
+    pub token_secret: String,
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collection {
+    pub id: String,
+    pub name: String,
+    pub kind: CollectionType,
+    pub system: bool,
+    pub rules: Rules,
+    pub fields: Vec<Field>,
+    pub indexes: Vec<String>,
+    pub created: String,
+    pub updated: String,
+    pub auth: Option<AuthOptions>,
+}
+
+impl Collection {
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    pub fn is_auth(&self) -> bool {
+        self.kind == CollectionType::Auth
+    }
+
+    /// PocketBase's default collection id: `pbc_` + crc32(type + name).
+    pub fn default_id(kind: CollectionType, name: &str) -> String {
+        format!("pbc_{}", crc32fast::hash(format!("{}{name}", kind.as_str()).as_bytes()))
+    }
+
+    /// Renders the collection as the API returns it. `with_secrets` adds the token secret, for
+    /// persistence only.
+    pub fn to_json(&self, with_secrets: bool) -> Value {
+        let mut o = Map::new();
+        o.insert("id".into(), json!(self.id));
+        o.insert("name".into(), json!(self.name));
+        o.insert("type".into(), json!(self.kind.as_str()));
+        o.insert("system".into(), json!(self.system));
+        o.insert("listRule".into(), json!(self.rules.list));
+        o.insert("viewRule".into(), json!(self.rules.view));
+        o.insert("createRule".into(), json!(self.rules.create));
+        o.insert("updateRule".into(), json!(self.rules.update));
+        o.insert("deleteRule".into(), json!(self.rules.delete));
+        o.insert("fields".into(), Value::Array(self.fields.iter().map(Field::to_json).collect()));
+        o.insert("indexes".into(), json!(self.indexes));
+        o.insert("created".into(), json!(self.created));
+        o.insert("updated".into(), json!(self.updated));
+        if let Some(a) = &self.auth {
+            for (k, v) in &a.extra {
+                o.insert(k.clone(), v.clone());
+            }
+            o.insert("authRule".into(), json!(a.auth_rule));
+            o.insert("manageRule".into(), json!(a.manage_rule));
+            o.insert(
+                "passwordAuth".into(),
+                json!({"enabled": a.password_auth_enabled, "identityFields": a.identity_fields}),
+            );
+            let mut token = json!({"duration": a.token_duration});
+            if with_secrets {
+                token["secret"] = json!(a.token_secret);
+            }
+            o.insert("authToken".into(), token);
+        }
+        Value::Object(o)
+    }
+}
+
+/// Default values of the auth option groups PocketBase returns but Basalt does not act on yet.
+pub fn default_auth_extra() -> Map<String, Value> {
+    let tpl = json!({"subject": "", "body": ""});
+    let v = json!({
+        "oauth2": {"enabled": false, "providers": [],
+                   "mappedFields": {"id": "", "name": "", "username": "", "avatarURL": ""}},
+        "mfa": {"enabled": false, "duration": 600, "rule": ""},
+        "otp": {"enabled": false, "duration": 180, "length": 8, "emailTemplate": tpl},
+        "authAlert": {"enabled": true, "emailTemplate": tpl},
+        "passwordResetToken": {"duration": 1800},
+        "emailChangeToken": {"duration": 1800},
+        "verificationToken": {"duration": 86400},
+        "fileToken": {"duration": 180},
+        "verificationTemplate": tpl,
+        "resetPasswordTemplate": tpl,
+        "confirmEmailChangeTemplate": tpl,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The fields every collection starts with: the `id` primary key.
+pub fn id_field() -> Field {
+    Field {
+        id: Field::default_id("text", "id"),
+        name: "id".into(),
+        system: true,
+        hidden: false,
+        presentable: false,
+        required: true,
+        help: String::new(),
+        kind: FieldKind::Text {
+            min: 15,
+            max: 15,
+            pattern: "^[a-z0-9]+$".into(),
+            autogenerate_pattern: "[a-z0-9]{15}".into(),
+            primary_key: true,
+        },
+    }
+}
+
+/// The system fields of an auth collection, in PocketBase's order (after `id`).
+pub fn auth_system_fields() -> Vec<Field> {
+    let sys = |name: &str, hidden: bool, required: bool, kind: FieldKind| Field {
+        id: Field::default_id(kind.type_name(), name),
+        name: name.into(),
+        system: true,
+        hidden,
+        presentable: false,
+        required,
+        help: String::new(),
+        kind,
+    };
+    vec![
+        sys(
+            "password",
+            true,
+            true,
+            FieldKind::Password { min: 8, max: 0, pattern: String::new(), cost: 0 },
+        ),
+        sys(
+            "tokenKey",
+            true,
+            true,
+            FieldKind::Text {
+                min: 30,
+                max: 60,
+                pattern: String::new(),
+                autogenerate_pattern: "[a-zA-Z0-9]{50}".into(),
+                primary_key: false,
+            },
+        ),
+        sys(
+            "email",
+            false,
+            true,
+            FieldKind::Email { only_domains: vec![], except_domains: vec![] },
+        ),
+        sys("emailVisibility", false, false, FieldKind::Bool),
+        sys("verified", false, false, FieldKind::Bool),
+    ]
+}
+
+/// An immutable snapshot of every collection, indexed by id and (lower-cased) name.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    collections: Vec<Arc<Collection>>,
+    by_id: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Schema {
+    pub fn new(collections: Vec<Collection>) -> Schema {
+        let mut s = Schema::default();
+        for c in collections {
+            let idx = s.collections.len();
+            s.by_id.insert(c.id.clone(), idx);
+            s.by_name.insert(c.name.to_lowercase(), idx);
+            s.collections.push(Arc::new(c));
+        }
+        s
+    }
+
+    /// Looks a collection up by id or (case-insensitive) name.
+    pub fn get(&self, id_or_name: &str) -> Option<&Arc<Collection>> {
+        self.by_id
+            .get(id_or_name)
+            .or_else(|| self.by_name.get(&id_or_name.to_lowercase()))
+            .map(|&i| &self.collections[i])
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&Arc<Collection>> {
+        self.by_id.get(id).map(|&i| &self.collections[i])
+    }
+
+    pub fn all(&self) -> &[Arc<Collection>] {
+        &self.collections
+    }
+
+    /// Every (collection, field) whose relation field points at `target_id`.
+    pub fn references_to<'a>(
+        &'a self,
+        target_id: &'a str,
+    ) -> impl Iterator<Item = (&'a Arc<Collection>, &'a Field)> + 'a {
+        self.collections.iter().flat_map(move |c| {
+            c.fields.iter().filter(move |f| f.relation_target() == Some(target_id)).map(move |f| (c, f))
+        })
+    }
+}
+
+fn rule_value(v: &Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err("rules must be strings or null".into()),
+    }
+}
+
+impl Collection {
+    /// A new, empty collection of the given type with PocketBase's defaults.
+    pub fn blank(kind: CollectionType, name: &str) -> Collection {
+        let mut fields = vec![id_field()];
+        let auth = (kind == CollectionType::Auth).then(|| {
+            fields.extend(auth_system_fields());
+            AuthOptions {
+                auth_rule: Some(String::new()),
+                manage_rule: None,
+                identity_fields: vec!["email".into()],
+                password_auth_enabled: true,
+                token_duration: 432000,
+                token_secret: crate::util::random_alnum(50),
+                extra: default_auth_extra(),
+            }
+        });
+        Collection {
+            id: String::new(),
+            name: name.to_string(),
+            kind,
+            system: false,
+            rules: Rules::default(),
+            fields,
+            indexes: Vec::new(),
+            created: String::new(),
+            updated: String::new(),
+            auth,
+        }
+    }
+
+    /// Applies the keys present in API JSON onto this definition (a partial update; `fields`
+    /// replaces the whole list). Errors are format errors ("invalid formatting" in PocketBase).
+    pub fn apply_json(&mut self, o: &Map<String, Value>) -> Result<(), String> {
+        if let Some(v) = o.get("name") {
+            self.name = v.as_str().ok_or("name must be a string")?.to_string();
+        }
+        let rules = &mut self.rules;
+        for (key, slot) in [
+            ("listRule", &mut rules.list),
+            ("viewRule", &mut rules.view),
+            ("createRule", &mut rules.create),
+            ("updateRule", &mut rules.update),
+            ("deleteRule", &mut rules.delete),
+        ] {
+            if let Some(v) = o.get(key) {
+                *slot = rule_value(v)?;
+            }
+        }
+        if let Some(v) = o.get("fields") {
+            let items = v.as_array().ok_or("fields must be an array")?;
+            let mut fields = Vec::with_capacity(items.len());
+            for item in items {
+                fields.push(Field::from_json(item).map_err(|e| e.to_string())?);
+            }
+            self.fields = fields;
+        }
+        if let Some(v) = o.get("indexes") {
+            let items = v.as_array().ok_or("indexes must be an array")?;
+            self.indexes = items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string).ok_or("indexes must be strings"))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(a) = self.auth.as_mut() {
+            if let Some(v) = o.get("authRule") {
+                a.auth_rule = rule_value(v)?;
+            }
+            if let Some(v) = o.get("manageRule") {
+                a.manage_rule = rule_value(v)?;
+            }
+            if let Some(pa) = o.get("passwordAuth").and_then(Value::as_object) {
+                if let Some(e) = pa.get("enabled").and_then(Value::as_bool) {
+                    a.password_auth_enabled = e;
+                }
+                if let Some(ids) = pa.get("identityFields").and_then(Value::as_array) {
+                    a.identity_fields = ids.iter().filter_map(Value::as_str).map(str::to_string).collect();
+                }
+            }
+            if let Some(t) = o.get("authToken").and_then(Value::as_object) {
+                if let Some(d) = t.get("duration").and_then(Value::as_i64) {
+                    a.token_duration = d;
+                }
+            }
+            for key in default_auth_extra().keys() {
+                if let Some(v) = o.get(key) {
+                    a.extra.insert(key.clone(), v.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the `id` field first and adds missing auth system fields (keeping existing ones).
+    pub fn ensure_system_fields(&mut self) {
+        if let Some(pos) = self.fields.iter().position(|f| f.name == "id") {
+            let f = self.fields.remove(pos);
+            self.fields.insert(0, f);
+        } else {
+            self.fields.insert(0, id_field());
+        }
+        if self.is_auth() {
+            for (i, sf) in auth_system_fields().into_iter().enumerate() {
+                if self.field(&sf.name).is_none() {
+                    self.fields.insert((i + 1).min(self.fields.len()), sf);
+                }
+            }
+        }
+    }
+
+    /// Reads a definition as persisted by `to_json(true)`.
+    pub fn from_stored_json(v: &Value) -> Result<Collection, String> {
+        let o = v.as_object().ok_or("collection must be an object")?;
+        let kind = match o.get("type").and_then(Value::as_str) {
+            Some("auth") => CollectionType::Auth,
+            Some("base") => CollectionType::Base,
+            other => return Err(format!("unknown collection type {other:?}")),
+        };
+        let mut c = Collection::blank(kind, "");
+        c.apply_json(o)?;
+        let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        c.id = s("id");
+        c.created = s("created");
+        c.updated = s("updated");
+        c.system = o.get("system").and_then(Value::as_bool).unwrap_or(false);
+        if let Some(a) = c.auth.as_mut() {
+            if let Some(secret) = o.get("authToken").and_then(|t| t.get("secret")).and_then(Value::as_str) {
+                a.token_secret = secret.to_string();
+            }
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_collection_ids_match_pocketbase() {
+        assert_eq!(Collection::default_id(CollectionType::Base, "allf"), "pbc_2844260936");
+        assert_eq!(Collection::default_id(CollectionType::Auth, SUPERUSERS), SUPERUSERS_ID);
+    }
+
+    #[test]
+    fn stored_json_roundtrips_with_secret() {
+        let mut c = Collection::blank(CollectionType::Auth, "members");
+        c.id = "abc".into();
+        c.rules.list = Some("id = @request.auth.id".into());
+        let back = Collection::from_stored_json(&c.to_json(true)).unwrap();
+        assert_eq!(back, c);
+        assert!(c.to_json(false)["authToken"].get("secret").is_none());
+    }
+}

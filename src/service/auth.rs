@@ -1,0 +1,273 @@
+//! Authentication: password hashing (bcrypt, PocketBase-compatible), JWT auth tokens (HS256,
+//! PocketBase's claims, signed with the record's `tokenKey` + the collection secret, so changing
+//! the password revokes every token), resolving a request's token, and the auth endpoints.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::model::collection::Collection;
+use crate::model::filter;
+use crate::model::request::{AuthRecord, RequestInfo};
+use crate::service::{error_entry, render, Result, Service, ServiceError};
+use crate::store::Row;
+
+/// bcrypt cost for new hashes (PocketBase's default).
+pub const BCRYPT_COST: u32 = 10;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(rename = "collectionId")]
+    collection_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refreshable: Option<bool>,
+    exp: i64,
+}
+
+fn signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
+    let token_key = record.get("tokenKey").and_then(Value::as_str).unwrap_or_default();
+    let secret = coll.auth.as_ref().map(|a| a.token_secret.as_str()).unwrap_or_default();
+    format!("{token_key}{secret}").into_bytes()
+}
+
+pub(crate) async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || bcrypt::hash(password, BCRYPT_COST))
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+pub(crate) async fn verify_password(password: String, hash: String) -> bool {
+    if hash.is_empty() {
+        return false;
+    }
+    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        .await
+        .unwrap_or(false)
+}
+
+/// The body of `auth-with-password`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordLogin {
+    #[serde(default)]
+    pub identity: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub identity_field: Option<String>,
+}
+
+impl Service {
+    /// Issues an auth token for a record.
+    pub(crate) fn issue_token(&self, coll: &Collection, record: &Row) -> Result<String> {
+        let duration = coll.auth.as_ref().map(|a| a.token_duration).unwrap_or(86400);
+        let claims = Claims {
+            id: record.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+            kind: "auth".into(),
+            collection_id: coll.id.clone(),
+            refreshable: Some(true),
+            exp: chrono::Utc::now().timestamp() + duration,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&signing_key(coll, record)))
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// Resolves an `Authorization` header value (with or without `Bearer `) to its record.
+    /// Any invalid, expired or revoked token resolves to `None` (guest).
+    pub async fn authenticate(&self, header: &str) -> Option<AuthRecord> {
+        let token = header.trim();
+        let token = token.strip_prefix("Bearer ").or_else(|| token.strip_prefix("bearer ")).unwrap_or(token).trim();
+        if token.is_empty() {
+            return None;
+        }
+        let mut insecure = Validation::new(Algorithm::HS256);
+        insecure.insecure_disable_signature_validation();
+        insecure.validate_exp = false;
+        let unverified = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &insecure).ok()?;
+        if unverified.claims.kind != "auth" {
+            return None;
+        }
+        let schema = self.schema();
+        let coll = schema.by_id(&unverified.claims.collection_id)?.clone();
+        if !coll.is_auth() {
+            return None;
+        }
+        let row = self
+            .store
+            .get_record(&schema, &coll, &RequestInfo::default(), &unverified.claims.id, None)
+            .await
+            .ok()??;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&signing_key(&coll, &row)), &validation).ok()?;
+        Some(AuthRecord { collection: coll, record: row })
+    }
+
+    fn auth_collection(&self, name: &str) -> Result<Arc<Collection>> {
+        let (_, c) = self.collection(name).map_err(|_| missing_auth_collection())?;
+        if !c.is_auth() {
+            return Err(missing_auth_collection());
+        }
+        Ok(c)
+    }
+
+    /// `POST /api/collections/{c}/auth-with-password`.
+    pub async fn auth_with_password(&self, coll: &str, login: PasswordLogin, info: &RequestInfo) -> Result<Value> {
+        let coll = self.auth_collection(coll)?;
+        let opts = coll.auth.clone().ok_or_else(missing_auth_collection)?;
+        if !opts.password_auth_enabled {
+            return Err(ServiceError::Forbidden("The collection is not configured to allow password authentication.".into()));
+        }
+        let mut data = Map::new();
+        if login.identity.is_empty() {
+            data.insert("identity".into(), error_entry("validation_required", "Cannot be blank."));
+        }
+        if login.password.is_empty() {
+            data.insert("password".into(), error_entry("validation_required", "Cannot be blank."));
+        }
+        if let Some(f) = &login.identity_field {
+            if !opts.identity_fields.contains(f) {
+                data.insert("identityField".into(), error_entry("validation_in_invalid", "Must be a valid value."));
+            }
+        }
+        if !data.is_empty() {
+            return Err(ServiceError::fields("An error occurred while validating the submitted data.", data));
+        }
+        let fields = match &login.identity_field {
+            Some(f) => vec![f.clone()],
+            None => opts.identity_fields.clone(),
+        };
+        let mut found = None;
+        for f in fields {
+            if coll.field(&f).is_none() {
+                continue;
+            }
+            if let Some(row) = self.store.find_by_field(&coll, &f, &login.identity).await? {
+                found = Some(row);
+                break;
+            }
+        }
+        let failed = || ServiceError::bad("Failed to authenticate.");
+        let row = found.ok_or_else(failed)?;
+        let hash = row.get("password").and_then(Value::as_str).unwrap_or_default().to_string();
+        if !verify_password(login.password, hash).await {
+            return Err(failed());
+        }
+        let auth = AuthRecord { collection: coll.clone(), record: row };
+        self.check_auth_rule(&auth, info).await?;
+        self.auth_response(auth, info).await
+    }
+
+    /// `POST /api/collections/{c}/auth-refresh`.
+    pub async fn auth_refresh(&self, coll: &str, info: &RequestInfo) -> Result<Value> {
+        let coll = self.auth_collection(coll)?;
+        let Some(auth) = info.auth.clone() else {
+            return Err(ServiceError::Unauthorized("The request requires valid record authorization token.".into()));
+        };
+        if auth.collection.id != coll.id {
+            return Err(ServiceError::Forbidden(format!(
+                "The request requires auth record from {} collection.",
+                coll.name
+            )));
+        }
+        self.check_auth_rule(&auth, info).await?;
+        self.auth_response(auth, info).await
+    }
+
+    /// `GET /api/collections/{c}/auth-methods`.
+    pub fn auth_methods(&self, coll: &str) -> Result<Value> {
+        let coll = self.auth_collection(coll)?;
+        let opts = coll.auth.clone().ok_or_else(missing_auth_collection)?;
+        let email_password = opts.password_auth_enabled && opts.identity_fields.iter().any(|f| f == "email");
+        let username_password = opts.password_auth_enabled && opts.identity_fields.iter().any(|f| f == "username");
+        Ok(json!({
+            "password": {"enabled": opts.password_auth_enabled, "identityFields": opts.identity_fields},
+            "oauth2": {"enabled": false, "providers": []},
+            "mfa": {"enabled": false, "duration": 0},
+            "otp": {"enabled": false, "duration": 0},
+            "authProviders": [],
+            "usernamePassword": username_password,
+            "emailPassword": email_password,
+        }))
+    }
+
+    async fn check_auth_rule(&self, auth: &AuthRecord, info: &RequestInfo) -> Result<()> {
+        let opts = auth.collection.auth.as_ref().ok_or_else(missing_auth_collection)?;
+        let rule = match opts.auth_rule.as_deref() {
+            None => return Err(ServiceError::bad("Failed to authenticate.")),
+            Some(r) if r.trim().is_empty() => return Ok(()),
+            Some(r) => filter::parse(r).map_err(|_| ServiceError::bad("Failed to authenticate."))?,
+        };
+        let mut rinfo = info.clone();
+        rinfo.auth = Some(auth.clone());
+        let schema = self.schema();
+        let found = self.store.get_record(&schema, &auth.collection, &rinfo, auth.id(), Some(&rule)).await?;
+        if found.is_none() {
+            return Err(ServiceError::bad("Failed to authenticate."));
+        }
+        Ok(())
+    }
+
+    async fn auth_response(&self, auth: AuthRecord, info: &RequestInfo) -> Result<Value> {
+        let token = self.issue_token(&auth.collection, &auth.record)?;
+        let mut viewer = info.clone();
+        viewer.auth = Some(auth.clone());
+        let record = render::record(&auth.collection, &auth.record, &viewer);
+        Ok(json!({"token": token, "record": record}))
+    }
+}
+
+fn missing_auth_collection() -> ServiceError {
+    ServiceError::NotFound("Missing or invalid auth collection context.".into())
+}
+
+impl Service {
+    /// A request context that acts as a superuser (CLI commands).
+    fn system_info(&self) -> Result<RequestInfo> {
+        let (_, coll) = self.collection(crate::model::collection::SUPERUSERS)?;
+        Ok(RequestInfo {
+            auth: Some(AuthRecord { collection: coll, record: Map::new() }),
+            method: "POST".into(),
+            context: "default",
+            ..Default::default()
+        })
+    }
+
+    /// Creates a superuser or (with `allow_update`) sets the password of an existing one.
+    pub async fn upsert_superuser(&self, email: &str, password: &str, allow_update: bool) -> Result<()> {
+        let info = self.system_info()?;
+        let (_, coll) = self.collection(crate::model::collection::SUPERUSERS)?;
+        let body = Map::from_iter([
+            ("email".to_string(), json!(email)),
+            ("password".to_string(), json!(password)),
+            ("passwordConfirm".to_string(), json!(password)),
+        ]);
+        let params = crate::service::records::ViewParams::default();
+        match self.store.find_by_field(&coll, "email", email).await? {
+            Some(row) if allow_update => {
+                let id = row.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+                self.update_record(&coll.name, &id, body, &params, &info).await?;
+            }
+            Some(_) => return Err(ServiceError::bad(format!("superuser {email:?} already exists"))),
+            None => {
+                self.create_record(&coll.name, body, &params, &info).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a superuser by email.
+    pub async fn delete_superuser(&self, email: &str) -> Result<()> {
+        let info = self.system_info()?;
+        let (_, coll) = self.collection(crate::model::collection::SUPERUSERS)?;
+        let row = self.store.find_by_field(&coll, "email", email).await?.ok_or_else(ServiceError::not_found)?;
+        let id = row.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        self.delete_record(&coll.name, &id, &info).await
+    }
+}

@@ -1,0 +1,401 @@
+//! Collections (superusers only): list, view, create, update (table migrated in one transaction),
+//! delete, truncate, import. Definitions are validated here: names, fields, relation targets,
+//! rules (compiled against the new schema) and indexes.
+
+use std::sync::Arc;
+
+use regex::Regex;
+use serde_json::{json, Map, Value};
+
+use crate::model::collection::{Collection, CollectionType, Schema, SUPERUSERS};
+use crate::model::field::{Field, FieldKind};
+use crate::model::filter;
+use crate::model::request::RequestInfo;
+use crate::service::records::ListParams;
+use crate::service::{error_entry, Result, Service, ServiceError};
+use crate::store::StoreError;
+
+const RESERVED_FIELD_NAMES: &[&str] = &["expand", "collectionId", "collectionName"];
+
+/// 401 for guests, 403 for non-superusers.
+pub(crate) fn require_superuser(info: &RequestInfo) -> Result<()> {
+    match &info.auth {
+        None => Err(ServiceError::Unauthorized("The request requires valid record authorization token.".into())),
+        Some(a) if a.is_superuser() => Ok(()),
+        Some(_) => Err(ServiceError::Forbidden("The authorized record is not allowed to perform this action.".into())),
+    }
+}
+
+fn invalid_format() -> ServiceError {
+    ServiceError::bad("Failed to load the submitted data due to invalid formatting.")
+}
+
+impl Service {
+    /// `GET /api/collections`.
+    pub async fn list_collections(&self, p: &ListParams, info: &RequestInfo) -> Result<Value> {
+        require_superuser(info)?;
+        let schema = self.schema();
+        let mut items: Vec<Value> = schema.all().iter().map(|c| c.to_json(false)).collect();
+        if let Some(raw) = p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+            let expr = filter::parse(raw).map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?;
+            items.retain(|c| matches_json(&expr, c));
+        }
+        if let Some(raw) = p.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            let sort = filter::parse_sort(raw).map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?;
+            for item in sort.iter().rev() {
+                let key = item.ident.segments.join(".");
+                items.sort_by(|a, b| {
+                    let ord = cmp_json(&a[&key], &b[&key]);
+                    if item.desc { ord.reverse() } else { ord }
+                });
+            }
+        }
+        let page = p.page.as_deref().and_then(|s| s.parse::<i64>().ok()).filter(|n| *n > 0).unwrap_or(1);
+        let per_page = p.per_page.as_deref().and_then(|s| s.parse::<i64>().ok()).filter(|n| *n > 0).unwrap_or(30).min(1000);
+        let total = items.len() as i64;
+        let start = ((page - 1) * per_page).min(total) as usize;
+        let end = (start + per_page as usize).min(items.len());
+        let skip = matches!(p.skip_total.as_deref(), Some("1" | "true"));
+        let (ti, tp) = if skip { (-1, -1) } else { (total, (total + per_page - 1) / per_page) };
+        Ok(json!({"items": &items[start..end], "page": page, "perPage": per_page, "totalItems": ti, "totalPages": tp}))
+    }
+
+    /// `GET /api/collections/{idOrName}`.
+    pub fn view_collection(&self, id_or_name: &str, info: &RequestInfo) -> Result<Value> {
+        require_superuser(info)?;
+        let c = self.schema().get(id_or_name).cloned().ok_or_else(ServiceError::not_found)?;
+        Ok(c.to_json(false))
+    }
+
+    /// `POST /api/collections`.
+    pub async fn create_collection(&self, body: Map<String, Value>, info: &RequestInfo) -> Result<Value> {
+        require_superuser(info)?;
+        let kind = match body.get("type").and_then(Value::as_str).unwrap_or("base") {
+            "base" => CollectionType::Base,
+            "auth" => CollectionType::Auth,
+            _ => return Err(invalid_format()),
+        };
+        let name = body.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut c = Collection::blank(kind, &name);
+        c.apply_json(&body).map_err(|_| invalid_format())?;
+        c.ensure_system_fields();
+        c.id = match body.get("id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => Collection::default_id(kind, &c.name),
+        };
+        let now = crate::util::now_string();
+        c.created.clone_from(&now);
+        c.updated = now;
+        if kind == CollectionType::Auth && !body.contains_key("indexes") {
+            c.indexes = default_auth_indexes(&c);
+        }
+        let schema = self.schema();
+        self.validate_collection(&schema, None, &mut c, "Failed to create collection.")?;
+        self.store.create_collection(&c).await.map_err(|e| save_error(e, "Failed to create collection."))?;
+        self.reload_schema().await?;
+        Ok(c.to_json(false))
+    }
+
+    /// `PATCH /api/collections/{idOrName}`.
+    pub async fn update_collection(
+        &self,
+        id_or_name: &str,
+        body: Map<String, Value>,
+        info: &RequestInfo,
+    ) -> Result<Value> {
+        require_superuser(info)?;
+        let schema = self.schema();
+        let old = schema.get(id_or_name).cloned().ok_or_else(ServiceError::not_found)?;
+        if let Some(t) = body.get("type").and_then(Value::as_str) {
+            if t != old.kind.as_str() {
+                let data = Map::from_iter([(
+                    "type".to_string(),
+                    error_entry("validation_collection_type_change", "Collection type cannot be changed."),
+                )]);
+                return Err(ServiceError::fields("Failed to update collection.", data));
+            }
+        }
+        let mut c = (*old).clone();
+        c.apply_json(&body).map_err(|_| invalid_format())?;
+        c.ensure_system_fields();
+        c.updated = crate::util::now_string();
+        self.validate_collection(&schema, Some(&old), &mut c, "Failed to update collection.")?;
+        self.store.update_collection(&old, &c).await.map_err(|e| save_error(e, "Failed to update collection."))?;
+        self.reload_schema().await?;
+        Ok(c.to_json(false))
+    }
+
+    /// `DELETE /api/collections/{idOrName}`.
+    pub async fn delete_collection(&self, id_or_name: &str, info: &RequestInfo) -> Result<()> {
+        require_superuser(info)?;
+        let schema = self.schema();
+        let c = schema.get(id_or_name).cloned().ok_or_else(ServiceError::not_found)?;
+        if c.system || c.name == SUPERUSERS {
+            return Err(ServiceError::bad("Failed to delete collection."));
+        }
+        if let Some((other, _)) = schema.references_to(&c.id).find(|(o, _)| o.id != c.id) {
+            return Err(ServiceError::bad(format!(
+                "Failed to delete collection probably due to existing reference in {}.",
+                other.name
+            )));
+        }
+        self.store.delete_collection(&c).await?;
+        self.reload_schema().await
+    }
+
+    /// `DELETE /api/collections/{idOrName}/truncate`.
+    pub async fn truncate_collection(&self, id_or_name: &str, info: &RequestInfo) -> Result<()> {
+        require_superuser(info)?;
+        let c = self.schema().get(id_or_name).cloned().ok_or_else(ServiceError::not_found)?;
+        self.store.truncate_collection(&c).await?;
+        Ok(())
+    }
+
+    /// `PUT /api/collections/import`: creates or updates each listed collection (by id, then
+    /// name); with `deleteMissing`, deletes non-system collections not listed.
+    pub async fn import_collections(&self, body: Map<String, Value>, info: &RequestInfo) -> Result<()> {
+        require_superuser(info)?;
+        let list = body.get("collections").and_then(Value::as_array).cloned().unwrap_or_default();
+        if list.is_empty() {
+            let data = Map::from_iter([("collections".to_string(), error_entry("validation_required", "Cannot be blank."))]);
+            return Err(ServiceError::fields("An error occurred while validating the submitted data.", data));
+        }
+        let fail = |e: ServiceError| {
+            let data = Map::from_iter([(
+                "collections".to_string(),
+                error_entry("validation_collections_import_failure", &format!("Failed to import the collections configuration. Raw error: {e}")),
+            )]);
+            ServiceError::fields("An error occurred while validating the submitted data.", data)
+        };
+        let mut kept = Vec::new();
+        for item in &list {
+            let Some(obj) = item.as_object() else { return Err(invalid_format()) };
+            let key = obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty())
+                .or_else(|| obj.get("name").and_then(Value::as_str)).unwrap_or_default().to_string();
+            let exists = self.schema().get(&key).cloned();
+            let saved = match exists {
+                Some(_) => self.update_collection(&key, obj.clone(), info).await.map_err(fail)?,
+                None => self.create_collection(obj.clone(), info).await.map_err(fail)?,
+            };
+            kept.push(saved["id"].as_str().unwrap_or_default().to_string());
+        }
+        if body.get("deleteMissing").and_then(Value::as_bool).unwrap_or(false) {
+            let schema = self.schema();
+            for c in schema.all() {
+                if !c.system && !kept.contains(&c.id) {
+                    self.delete_collection(&c.id, info).await.map_err(fail)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /api/collections/meta/scaffolds`.
+    pub fn collection_scaffolds(&self, info: &RequestInfo) -> Result<Value> {
+        require_superuser(info)?;
+        let mut base = Collection::blank(CollectionType::Base, "");
+        base.created = String::new();
+        let auth = Collection::blank(CollectionType::Auth, "");
+        Ok(json!({"base": base.to_json(false), "auth": auth.to_json(false)}))
+    }
+
+    /// Validates and normalises a definition (field ids, names, relations, rules, indexes).
+    fn validate_collection(
+        &self,
+        schema: &Schema,
+        old: Option<&Arc<Collection>>,
+        c: &mut Collection,
+        message: &str,
+    ) -> Result<()> {
+        let mut data = Map::new();
+        let name_re = Regex::new(r"^[A-Za-z0-9_]+$").map_err(|e| ServiceError::Internal(e.to_string()))?;
+        if c.name.is_empty() {
+            data.insert("name".into(), error_entry("validation_required", "Cannot be blank."));
+        } else if !name_re.is_match(&c.name) || c.name.len() > 255 {
+            data.insert("name".into(), error_entry("validation_invalid_name", "Invalid collection name."));
+        } else if let Some(other) = schema.get(&c.name) {
+            if old.is_none_or(|o| o.id != other.id) {
+                data.insert(
+                    "name".into(),
+                    error_entry("validation_collection_name_exists", "Collection name must be unique (case insensitive)."),
+                );
+            }
+        }
+        if let Some(o) = old {
+            if o.system && o.name != c.name {
+                data.insert("name".into(), error_entry("validation_collection_system_name_change", "System collection name cannot be changed."));
+            }
+        } else if schema.by_id(&c.id).is_some() {
+            data.insert("id".into(), error_entry("validation_collection_id_exists", "Collection id must be unique."));
+        }
+        let mut field_errors = Map::new();
+        let mut used_ids: Vec<String> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for (i, f) in c.fields.iter_mut().enumerate() {
+            let mut err = Map::new();
+            if f.id.is_empty() {
+                let base = Field::default_id(f.kind.type_name(), &f.name);
+                let mut id = base.clone();
+                let mut n = 2;
+                while used_ids.contains(&id) {
+                    id = format!("{base}{n}");
+                    n += 1;
+                }
+                f.id = id;
+            }
+            if used_ids.contains(&f.id) {
+                err.insert("id".into(), error_entry("validation_duplicated_field_id", "Duplicated field id."));
+            }
+            used_ids.push(f.id.clone());
+            if f.name.is_empty() {
+                err.insert("name".into(), error_entry("validation_required", "Cannot be blank."));
+            } else if !name_re.is_match(&f.name) || f.name.len() > 255 {
+                err.insert("name".into(), error_entry("validation_invalid_name", "Invalid field name."));
+            } else if RESERVED_FIELD_NAMES.contains(&f.name.as_str()) && !f.system {
+                err.insert("name".into(), error_entry("validation_not_in_invalid", "The name is reserved."));
+            } else if names.iter().any(|n| n.eq_ignore_ascii_case(&f.name)) {
+                err.insert("name".into(), error_entry("validation_duplicated_field_name", "Duplicated or invalid field name."));
+            }
+            names.push(f.name.clone());
+            if let Some(of) = old.and_then(|o| o.fields.iter().find(|of| of.id == f.id)) {
+                if of.kind.type_name() != f.kind.type_name() {
+                    err.insert("type".into(), error_entry("validation_field_type_change", "Field type cannot be changed."));
+                }
+            }
+            match &f.kind {
+                FieldKind::Relation { collection_id, .. } => {
+                    let own = collection_id == &c.id;
+                    if collection_id.is_empty() {
+                        err.insert("collectionId".into(), error_entry("validation_required", "Cannot be blank."));
+                    } else if !own && schema.by_id(collection_id).is_none() {
+                        err.insert("collectionId".into(), error_entry("validation_missing_collection", "The related collection doesn't exist."));
+                    }
+                }
+                FieldKind::Select { values, .. } if values.is_empty() => {
+                    err.insert("values".into(), error_entry("validation_required", "Cannot be blank."));
+                }
+                _ => {}
+            }
+            if !err.is_empty() {
+                field_errors.insert(i.to_string(), Value::Object(err));
+            }
+        }
+        if !field_errors.is_empty() {
+            data.insert("fields".into(), Value::Object(field_errors));
+        }
+        if !data.is_empty() {
+            return Err(ServiceError::fields(message, data));
+        }
+        // Rules compile against the schema as it will be after this change.
+        let mut all: Vec<Collection> =
+            schema.all().iter().filter(|x| old.is_none_or(|o| o.id != x.id)).map(|x| (**x).clone()).collect();
+        all.push(c.clone());
+        let next = Schema::new(all);
+        let Some(me) = next.by_id(&c.id).cloned() else {
+            return Err(ServiceError::Internal("collection vanished from its own schema".into()));
+        };
+        let mut rules: Vec<(&str, Option<String>)> = vec![
+            ("listRule", c.rules.list.clone()),
+            ("viewRule", c.rules.view.clone()),
+            ("createRule", c.rules.create.clone()),
+            ("updateRule", c.rules.update.clone()),
+            ("deleteRule", c.rules.delete.clone()),
+        ];
+        if let Some(a) = &c.auth {
+            rules.push(("authRule", a.auth_rule.clone()));
+            rules.push(("manageRule", a.manage_rule.clone()));
+        }
+        for (key, rule) in rules {
+            let Some(r) = rule.filter(|r| !r.trim().is_empty()) else { continue };
+            let res = filter::parse(&r)
+                .map_err(|e| e.to_string())
+                .and_then(|expr| self.store.check_rule(&next, &me, &expr).map_err(|e| e.to_string()));
+            if let Err(e) = res {
+                data.insert(
+                    key.into(),
+                    json!({"code": "validation_invalid_rule", "message": format!("Invalid rule. Raw error: {e}.")}),
+                );
+            }
+        }
+        if let Err((i, e)) = self.store.check_indexes(&me) {
+            data.insert(
+                "indexes".into(),
+                json!({ i.to_string(): {"code": "validation_invalid_index_expression", "message": format!("Invalid index expression: {e}.")}}),
+            );
+        }
+        if !data.is_empty() {
+            return Err(ServiceError::fields(message, data));
+        }
+        Ok(())
+    }
+}
+
+fn default_auth_indexes(c: &Collection) -> Vec<String> {
+    vec![
+        format!("CREATE UNIQUE INDEX idx_tokenKey_{} ON {} (tokenKey)", c.id, c.name),
+        format!("CREATE UNIQUE INDEX idx_email_{} ON {} (email) WHERE email != ''", c.id, c.name),
+    ]
+}
+
+fn save_error(e: StoreError, message: &str) -> ServiceError {
+    match e {
+        StoreError::Index(msg) => ServiceError::fields(
+            message,
+            Map::from_iter([("indexes".to_string(), error_entry("validation_invalid_index_expression", &msg))]),
+        ),
+        StoreError::Unique(_) => ServiceError::fields(
+            message,
+            Map::from_iter([("indexes".to_string(), error_entry("validation_invalid_index_expression", "Existing records violate the unique index."))]),
+        ),
+        other => other.into(),
+    }
+}
+
+fn cmp_json(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(std::cmp::Ordering::Equal)
+        }
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => a.as_str().unwrap_or_default().cmp(b.as_str().unwrap_or_default()),
+    }
+}
+
+/// Evaluates a filter over a collection's JSON (top-level keys only), for the collections list.
+fn matches_json(e: &filter::ast::Expr, obj: &Value) -> bool {
+    use filter::ast::{CmpOp, Expr, Operand};
+    let val = |o: &Operand| -> Value {
+        match o {
+            Operand::Null => Value::String(String::new()),
+            Operand::Bool(b) => Value::Bool(*b),
+            Operand::Number(n) => json!(n),
+            Operand::Text(s) => Value::String(s.clone()),
+            Operand::Ident(id) => match obj.get(id.segments.join(".")) {
+                Some(Value::Null) | None => Value::String(String::new()),
+                Some(v) => v.clone(),
+            },
+            Operand::Func { .. } => Value::Null,
+        }
+    };
+    match e {
+        Expr::And(a, b) => matches_json(a, obj) && matches_json(b, obj),
+        Expr::Or(a, b) => matches_json(a, obj) || matches_json(b, obj),
+        Expr::Cmp { left, op, right } => {
+            let (l, r) = (val(left), val(right));
+            let text = |v: &Value| match v {
+                Value::String(s) => s.to_lowercase(),
+                other => other.to_string(),
+            };
+            match op.kind {
+                CmpOp::Eq => l == r || text(&l) == text(&r),
+                CmpOp::Neq => !(l == r || text(&l) == text(&r)),
+                CmpOp::Like => text(&l).contains(text(&r).trim_matches('%')),
+                CmpOp::NotLike => !text(&l).contains(text(&r).trim_matches('%')),
+                CmpOp::Gt => cmp_json(&l, &r).is_gt(),
+                CmpOp::Gte => cmp_json(&l, &r).is_ge(),
+                CmpOp::Lt => cmp_json(&l, &r).is_lt(),
+                CmpOp::Lte => cmp_json(&l, &r).is_le(),
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Use cases: collections, records, auth. Rules, validation and transaction boundaries live here;
+//! plain Rust types in and out (no axum, no SQL).
+//!
+//! `Service` owns the `Store` and the current `Schema` snapshot. Schema changes replace the
+//! snapshot atomically; requests keep the `Arc<Schema>` they started with.
+
+pub mod auth;
+pub mod collections;
+mod expand;
+pub mod records;
+mod render;
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::{json, Map, Value};
+
+use crate::model::collection::{Collection, CollectionType, Schema, SUPERUSERS, SUPERUSERS_ID, USERS_ID};
+use crate::model::value::FieldError;
+use crate::store::{Store, StoreError};
+
+/// A use-case failure, mapped to HTTP by `http::error` (and only there).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// 400 with a message and per-field details (`{field: {code, message[, params]}}`).
+    #[error("{message}")]
+    BadRequest { message: String, data: Map<String, Value> },
+    /// 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 500; the text is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+impl ServiceError {
+    pub fn bad(message: impl Into<String>) -> Self {
+        ServiceError::BadRequest { message: message.into(), data: Map::new() }
+    }
+
+    pub fn fields(message: impl Into<String>, data: Map<String, Value>) -> Self {
+        ServiceError::BadRequest { message: message.into(), data }
+    }
+
+    pub fn not_found() -> Self {
+        ServiceError::NotFound("The requested resource wasn't found.".into())
+    }
+
+    pub fn superusers_only() -> Self {
+        ServiceError::Forbidden("Only superusers can perform this action.".into())
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Query(q) => ServiceError::fields(
+                "Something went wrong while processing your request.",
+                Map::from_iter([("error".to_string(), json!(q.0))]),
+            ),
+            StoreError::NotFound => ServiceError::not_found(),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Renders one field error as PocketBase does.
+pub(crate) fn field_error_json(e: &FieldError) -> Value {
+    let mut o = json!({"code": e.code, "message": e.message});
+    if let Some(p) = &e.params {
+        o["params"] = p.clone();
+    }
+    o
+}
+
+pub(crate) fn error_entry(code: &str, message: &str) -> Value {
+    json!({"code": code, "message": message})
+}
+
+/// The application core: storage plus the schema snapshot.
+pub struct Service {
+    pub store: Arc<Store>,
+    schema: RwLock<Arc<Schema>>,
+}
+
+impl Service {
+    /// Loads the schema and creates the default collections of a fresh data directory.
+    pub async fn new(store: Arc<Store>) -> Result<Service> {
+        let svc = Service { store, schema: RwLock::new(Arc::new(Schema::default())) };
+        svc.reload_schema().await?;
+        svc.ensure_default_collections().await?;
+        Ok(svc)
+    }
+
+    /// The current schema snapshot.
+    pub fn schema(&self) -> Arc<Schema> {
+        match self.schema.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(crate) async fn reload_schema(&self) -> Result<()> {
+        let all = self.store.load_collections().await?;
+        let next = Arc::new(Schema::new(all));
+        match self.schema.write() {
+            Ok(mut s) => *s = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(())
+    }
+
+    async fn ensure_default_collections(&self) -> Result<()> {
+        let schema = self.schema();
+        let now = crate::util::now_string();
+        if schema.get(SUPERUSERS).is_none() {
+            let mut c = Collection::blank(CollectionType::Auth, SUPERUSERS);
+            c.id = SUPERUSERS_ID.into();
+            c.system = true;
+            c.created.clone_from(&now);
+            c.updated.clone_from(&now);
+            if let Some(a) = c.auth.as_mut() {
+                a.token_duration = 86400;
+                a.auth_rule = Some(String::new());
+            }
+            c.indexes = vec![
+                "CREATE UNIQUE INDEX idx_tokenKey_pbc_3142635823 ON _superusers (tokenKey)".into(),
+                "CREATE UNIQUE INDEX idx_email_pbc_3142635823 ON _superusers (email) WHERE email != ''".into(),
+            ];
+            self.store.create_collection(&c).await?;
+        }
+        if schema.get(USERS_ID).is_none() && schema.get("users").is_none() {
+            let mut c = Collection::blank(CollectionType::Auth, "users");
+            c.id = USERS_ID.into();
+            c.created.clone_from(&now);
+            c.updated.clone_from(&now);
+            let own = "id = @request.auth.id".to_string();
+            c.rules.list = Some(own.clone());
+            c.rules.view = Some(own.clone());
+            c.rules.create = Some(String::new());
+            c.rules.update = Some(own.clone());
+            c.rules.delete = Some(own);
+            let extra = [
+                json!({"name": "name", "type": "text", "max": 255}),
+                json!({"name": "avatar", "type": "file", "maxSelect": 1, "maxSize": 0,
+                       "mimeTypes": ["image/jpeg", "image/png", "image/svg+xml", "image/gif", "image/webp"]}),
+                json!({"name": "created", "type": "autodate", "onCreate": true, "onUpdate": false}),
+                json!({"name": "updated", "type": "autodate", "onCreate": true, "onUpdate": true}),
+            ];
+            for e in extra {
+                let mut f = crate::model::field::Field::from_json(&e)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                f.id = crate::model::field::Field::default_id(f.kind.type_name(), &f.name);
+                c.fields.push(f);
+            }
+            c.indexes = vec![
+                "CREATE UNIQUE INDEX idx_tokenKey__pb_users_auth_ ON users (tokenKey)".into(),
+                "CREATE UNIQUE INDEX idx_email__pb_users_auth_ ON users (email) WHERE email != ''".into(),
+            ];
+            self.store.create_collection(&c).await?;
+        }
+        self.reload_schema().await
+    }
+
+    /// Looks a collection up by id or name, with PocketBase's 404 message.
+    pub(crate) fn collection(&self, id_or_name: &str) -> Result<(Arc<Schema>, Arc<Collection>)> {
+        let schema = self.schema();
+        let c = schema
+            .get(id_or_name)
+            .cloned()
+            .ok_or_else(|| ServiceError::NotFound("Missing collection context.".into()))?;
+        Ok((schema, c))
+    }
+}

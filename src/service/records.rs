@@ -1,0 +1,548 @@
+//! Records: list / view / create / update / delete with API rules, validation, update modifiers,
+//! auth-record specifics (passwords, tokenKey rotation, `verified`), `expand` and `fields`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::model::collection::{Collection, Schema};
+use crate::model::field::FieldKind;
+use crate::model::filter::{self, ast::Expr};
+use crate::model::request::RequestInfo;
+use crate::model::value::{self, Modifier};
+use crate::service::auth::{hash_password, verify_password};
+use crate::service::expand::ExpandTree;
+use crate::service::render::{self, FieldsSpec};
+use crate::service::{error_entry, field_error_json, Result, Service, ServiceError};
+use crate::store::{ListQuery, RuleCheck, Row, StoreError};
+
+pub const DEFAULT_PER_PAGE: i64 = 30;
+pub const MAX_PER_PAGE: i64 = 1000;
+
+/// Query parameters of a list request, as received.
+#[derive(Debug, Default, Clone)]
+pub struct ListParams {
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+    pub sort: Option<String>,
+    pub filter: Option<String>,
+    pub expand: Option<String>,
+    pub fields: Option<String>,
+    pub skip_total: Option<String>,
+}
+
+/// `expand` and `fields` of single-record requests.
+#[derive(Debug, Default, Clone)]
+pub struct ViewParams {
+    pub expand: Option<String>,
+    pub fields: Option<String>,
+}
+
+/// What a rule allows for the current requester.
+enum Access {
+    /// No restriction (superuser, or an empty rule).
+    All,
+    /// Allowed for records matching the expression.
+    Rule(Expr),
+    /// `null` rule and not a superuser.
+    Denied,
+}
+
+fn access(rule: &Option<String>, info: &RequestInfo) -> Access {
+    if info.is_superuser() {
+        return Access::All;
+    }
+    match rule.as_deref() {
+        None => Access::Denied,
+        Some(r) if r.trim().is_empty() => Access::All,
+        // Rules are validated when saved; one that no longer parses denies rather than opens.
+        Some(r) => filter::parse(r).map(Access::Rule).unwrap_or(Access::Denied),
+    }
+}
+
+impl Access {
+    fn expr(&self) -> Option<&Expr> {
+        match self {
+            Access::Rule(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn parse_int(name: &str, raw: &Option<String>) -> Result<Option<i64>> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ServiceError::bad(format!("Invalid \"{name}\" parameter: {s:?} is not an integer."))),
+    }
+}
+
+fn truthy(raw: &Option<String>) -> bool {
+    matches!(raw.as_deref().map(str::trim), Some("1" | "true" | "True" | "TRUE" | "t"))
+}
+
+fn guard_client_expr(name: &str, raw: &str, info: &RequestInfo) -> Result<()> {
+    if !info.is_superuser() && (raw.contains("@request.") || raw.contains("@collection.")) {
+        return Err(ServiceError::Forbidden(format!(
+            "Only superusers can use @request. and @collection. in \"{name}\"."
+        )));
+    }
+    Ok(())
+}
+
+fn store_err_to_bad(e: StoreError, what: &str) -> ServiceError {
+    match e {
+        StoreError::Query(q) => ServiceError::bad(format!("Invalid {what}: {}", q.0)),
+        other => other.into(),
+    }
+}
+
+impl Service {
+    /// `GET /api/collections/{c}/records`.
+    pub async fn list_records(&self, coll: &str, p: &ListParams, info: &RequestInfo) -> Result<Value> {
+        let (schema, coll) = self.collection(coll)?;
+        let access = access(&coll.rules.list, info);
+        if matches!(access, Access::Denied) {
+            return Err(ServiceError::superusers_only());
+        }
+        let page = parse_int("page", &p.page)?.filter(|n| *n > 0).unwrap_or(1);
+        let per_page = match parse_int("perPage", &p.per_page)? {
+            Some(n) if n > 0 => n.min(MAX_PER_PAGE),
+            _ => DEFAULT_PER_PAGE,
+        };
+        let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+            Some(raw) => {
+                guard_client_expr("filter", raw, info)?;
+                Some(filter::parse(raw).map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?)
+            }
+            None => None,
+        };
+        let sort = match p.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(raw) => {
+                guard_client_expr("sort", raw, info)?;
+                filter::parse_sort(raw).map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?
+            }
+            None => Vec::new(),
+        };
+        let skip_total = truthy(&p.skip_total);
+        let q = ListQuery {
+            schema: &schema,
+            collection: &coll,
+            info,
+            rule: access.expr(),
+            filter: filter.as_ref(),
+            sort: &sort,
+            limit: per_page,
+            offset: (page - 1).saturating_mul(per_page),
+            count_total: !skip_total,
+        };
+        let (rows, total) =
+            self.store.list_records(q).await.map_err(|e| store_err_to_bad(e, "filter or sort"))?;
+        let items = self.present(&schema, &coll, &rows, p.expand.as_deref(), p.fields.as_deref(), info).await?;
+        let (total_items, total_pages) = match total {
+            Some(t) => (t, (t + per_page - 1) / per_page),
+            None => (-1, -1),
+        };
+        Ok(json!({
+            "items": items, "page": page, "perPage": per_page,
+            "totalItems": total_items, "totalPages": total_pages,
+        }))
+    }
+
+    /// `GET /api/collections/{c}/records/{id}`.
+    pub async fn view_record(&self, coll: &str, id: &str, p: &ViewParams, info: &RequestInfo) -> Result<Value> {
+        let (schema, coll) = self.collection(coll)?;
+        let access = access(&coll.rules.view, info);
+        if matches!(access, Access::Denied) {
+            return Err(ServiceError::superusers_only());
+        }
+        let row = self
+            .store
+            .get_record(&schema, &coll, info, id, access.expr())
+            .await?
+            .ok_or_else(ServiceError::not_found)?;
+        self.present_one(&schema, &coll, row, p, info).await
+    }
+
+    /// `POST /api/collections/{c}/records`.
+    pub async fn create_record(
+        &self,
+        coll: &str,
+        body: Map<String, Value>,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
+        let (schema, coll) = self.collection(coll)?;
+        let access = access(&coll.rules.create, info);
+        if matches!(access, Access::Denied) {
+            return Err(ServiceError::superusers_only());
+        }
+        let mut rinfo = info.clone();
+        rinfo.body = body.clone();
+        let row = self.build_row(&schema, &coll, None, &body, &rinfo).await?;
+        let check = access.expr().map(|rule| RuleCheck { schema: &schema, info: &rinfo, rule });
+        match self.store.insert_record(&coll, row.clone(), check).await {
+            Ok(()) => {}
+            Err(StoreError::RuleFailed) => return Err(ServiceError::bad("Failed to create record.")),
+            Err(e) => return Err(write_error(e, "Failed to create record.")),
+        }
+        self.present_one(&schema, &coll, row, p, info).await
+    }
+
+    /// `PATCH /api/collections/{c}/records/{id}`.
+    pub async fn update_record(
+        &self,
+        coll: &str,
+        id: &str,
+        body: Map<String, Value>,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
+        let (schema, coll) = self.collection(coll)?;
+        let access = access(&coll.rules.update, info);
+        if matches!(access, Access::Denied) {
+            return Err(ServiceError::superusers_only());
+        }
+        let mut rinfo = info.clone();
+        rinfo.body = body.clone();
+        let existing = self
+            .store
+            .get_record(&schema, &coll, &rinfo, id, access.expr())
+            .await?
+            .ok_or_else(ServiceError::not_found)?;
+        let row = self.build_row(&schema, &coll, Some(&existing), &body, &rinfo).await?;
+        if let Err(e) = self.store.update_record(&coll, id, row.clone(), None).await {
+            return Err(write_error(e, "Failed to update record."));
+        }
+        self.present_one(&schema, &coll, row, p, info).await
+    }
+
+    /// `DELETE /api/collections/{c}/records/{id}`.
+    pub async fn delete_record(&self, coll: &str, id: &str, info: &RequestInfo) -> Result<()> {
+        let (schema, coll) = self.collection(coll)?;
+        let access = access(&coll.rules.delete, info);
+        if matches!(access, Access::Denied) {
+            return Err(ServiceError::superusers_only());
+        }
+        self.store
+            .get_record(&schema, &coll, info, id, access.expr())
+            .await?
+            .ok_or_else(ServiceError::not_found)?;
+        match self.store.delete_record(schema.clone(), &coll, id).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::RequiredRelation(_)) => Err(ServiceError::bad(
+                "Failed to delete record. Make sure that the record is not part of a required relation reference.",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn present_one(
+        &self,
+        schema: &Arc<Schema>,
+        coll: &Arc<Collection>,
+        row: Row,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
+        let rows = [row];
+        let mut out = self.present(schema, coll, &rows, p.expand.as_deref(), p.fields.as_deref(), info).await?;
+        Ok(out.pop().unwrap_or(Value::Null))
+    }
+
+    /// Renders rows for the viewer, expands, then applies `fields`.
+    async fn present(
+        &self,
+        schema: &Arc<Schema>,
+        coll: &Arc<Collection>,
+        rows: &[Row],
+        expand: Option<&str>,
+        fields: Option<&str>,
+        info: &RequestInfo,
+    ) -> Result<Vec<Value>> {
+        let mut rendered: Vec<Value> = rows.iter().map(|r| render::record(coll, r, info)).collect();
+        if let Some(raw) = expand {
+            let tree = ExpandTree::parse(raw);
+            if !tree.is_empty() {
+                self.expand(schema, coll, rows, &mut rendered, &tree, info, 0).await?;
+            }
+        }
+        if let Some(spec) = fields.and_then(FieldsSpec::parse) {
+            rendered = rendered.iter().map(|v| spec.apply(v)).collect();
+        }
+        Ok(rendered)
+    }
+
+    /// Applies a request body to a new or existing row: coercion, modifiers, system fields,
+    /// passwords, validation. Returns the complete row to store.
+    async fn build_row(
+        &self,
+        schema: &Schema,
+        coll: &Arc<Collection>,
+        existing: Option<&Row>,
+        body: &Map<String, Value>,
+        info: &RequestInfo,
+    ) -> Result<Row> {
+        let creating = existing.is_none();
+        let failed = if creating { "Failed to create record." } else { "Failed to update record." };
+        let su = info.is_superuser();
+        let mut errors = Map::new();
+        let mut row: Row = match existing {
+            Some(r) => r.clone(),
+            None => coll.fields.iter().map(|f| (f.name.clone(), f.zero_value())).collect(),
+        };
+        let mut new_password: Option<String> = None;
+        let mut plain_passwords: HashMap<String, String> = HashMap::new();
+        for (key, input) in body {
+            let (name, modifier) = split_modifier(key);
+            let Some(field) = coll.field(name) else { continue };
+            match (&field.kind, name) {
+                (FieldKind::Autodate { .. }, _) | (_, "tokenKey") => continue,
+                (_, "id") if !creating => continue,
+                (FieldKind::Password { .. }, _) => {
+                    let plain = match input {
+                        Value::String(s) => s.clone(),
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    };
+                    if coll.is_auth() && name == "password" {
+                        new_password = Some(plain);
+                    } else {
+                        plain_passwords.insert(name.to_string(), plain);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let current = row.get(name).cloned().unwrap_or_else(|| field.zero_value());
+            let next = match modifier {
+                Some(m) => value::apply_modifier(field, &current, m, input),
+                None => value::coerce(field, input),
+            };
+            row.insert(name.to_string(), next);
+        }
+        if creating {
+            self.prepare_id(coll, &mut row, body, &mut errors).await?;
+        }
+        for f in &coll.fields {
+            if let FieldKind::Text { autogenerate_pattern, .. } = &f.kind {
+                let empty = row.get(&f.name).and_then(Value::as_str).is_none_or(str::is_empty);
+                if empty && !autogenerate_pattern.is_empty() {
+                    if let Some(v) = value::generate_from_pattern(autogenerate_pattern) {
+                        row.insert(f.name.clone(), Value::String(v));
+                    }
+                }
+            }
+        }
+        if coll.is_auth() {
+            self.check_auth_fields(coll, existing, body, info, &new_password, &mut errors).await;
+            if !su && body.contains_key("verified") {
+                let before = existing.and_then(|r| r.get("verified")).cloned().unwrap_or(json!(false));
+                if row.get("verified") != Some(&before) {
+                    errors.insert(
+                        "verified".into(),
+                        error_entry("validation_values_mismatch", "Values don't match."),
+                    );
+                }
+            }
+        }
+        for f in &coll.fields {
+            if errors.contains_key(&f.name) || matches!(f.kind, FieldKind::Password { .. } | FieldKind::Autodate { .. }) {
+                continue;
+            }
+            if f.name == "id" || f.name == "tokenKey" {
+                continue;
+            }
+            let v = row.get(&f.name).cloned().unwrap_or_else(|| f.zero_value());
+            if let Err(e) = value::validate(f, &v) {
+                errors.insert(f.name.clone(), field_error_json(&e));
+            }
+        }
+        for (name, plain) in &plain_passwords {
+            if let Some(f) = coll.field(name) {
+                if let Err(e) = value::validate(f, &Value::String(plain.clone())) {
+                    errors.insert(name.clone(), field_error_json(&e));
+                }
+            }
+        }
+        self.check_relations(schema, coll, &row, &mut errors).await?;
+        if !errors.is_empty() {
+            return Err(ServiceError::fields(failed, errors));
+        }
+        if let Some(plain) = new_password {
+            row.insert("password".into(), Value::String(hash_password(plain).await?));
+            if !creating {
+                row.insert("tokenKey".into(), Value::String(crate::util::random_alnum(50)));
+            }
+        }
+        for (name, plain) in plain_passwords {
+            row.insert(name, Value::String(hash_password(plain).await?));
+        }
+        let now = crate::util::now_string();
+        for f in &coll.fields {
+            if let FieldKind::Autodate { on_create, on_update } = f.kind {
+                if (creating && on_create) || (!creating && on_update) {
+                    row.insert(f.name.clone(), Value::String(now.clone()));
+                }
+            }
+        }
+        Ok(row)
+    }
+
+    async fn prepare_id(
+        &self,
+        _coll: &Arc<Collection>,
+        row: &mut Row,
+        body: &Map<String, Value>,
+        errors: &mut Map<String, Value>,
+    ) -> Result<()> {
+        let given = body.get("id").and_then(Value::as_str).unwrap_or_default();
+        if given.is_empty() {
+            row.insert("id".into(), Value::String(crate::util::new_record_id()));
+            return Ok(());
+        }
+        let n = given.chars().count();
+        if n < 15 {
+            errors.insert(
+                "id".into(),
+                json!({"code": "validation_min_text_constraint", "message": "Must be at least 15 character(s).", "params": {"min": 15}}),
+            );
+        } else if n > 15 {
+            errors.insert(
+                "id".into(),
+                json!({"code": "validation_max_text_constraint", "message": "Must be no more than 15 character(s).", "params": {"max": 15}}),
+            );
+        } else if !given.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            errors.insert("id".into(), error_entry("validation_invalid_format", "Invalid value format."));
+        }
+        row.insert("id".into(), Value::String(given.to_string()));
+        Ok(())
+    }
+
+    /// Password rules of auth records: confirmation, old password for owners, minimum length.
+    async fn check_auth_fields(
+        &self,
+        coll: &Arc<Collection>,
+        existing: Option<&Row>,
+        body: &Map<String, Value>,
+        info: &RequestInfo,
+        new_password: &Option<String>,
+        errors: &mut Map<String, Value>,
+    ) {
+        let confirm = body.get("passwordConfirm").and_then(Value::as_str).unwrap_or_default();
+        match new_password {
+            None if existing.is_none() => {
+                errors.insert("password".into(), error_entry("validation_required", "Cannot be blank."));
+            }
+            None => {}
+            Some(p) => {
+                if confirm != p {
+                    errors.insert(
+                        "passwordConfirm".into(),
+                        error_entry("validation_values_mismatch", "Values don't match."),
+                    );
+                }
+                if let Some(f) = coll.field("password") {
+                    if p.is_empty() {
+                        errors.insert("password".into(), error_entry("validation_required", "Cannot be blank."));
+                    } else if let Err(e) = value::validate(f, &Value::String(p.clone())) {
+                        errors.insert("password".into(), field_error_json(&e));
+                    }
+                }
+                if let Some(old) = existing {
+                    if !info.is_superuser() && !self.can_manage(coll, old, info).await {
+                        let given = body.get("oldPassword").and_then(Value::as_str).unwrap_or_default();
+                        let hash = old.get("password").and_then(Value::as_str).unwrap_or_default();
+                        if given.is_empty() {
+                            errors.insert("oldPassword".into(), error_entry("validation_required", "Cannot be blank."));
+                        } else if !verify_password(given.to_string(), hash.to_string()).await {
+                            errors.insert(
+                                "oldPassword".into(),
+                                error_entry("validation_invalid_old_password", "Missing or invalid old password."),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the requester passes the auth collection's `manageRule` for `record`.
+    async fn can_manage(&self, coll: &Arc<Collection>, record: &Row, info: &RequestInfo) -> bool {
+        let Some(rule) = coll.auth.as_ref().and_then(|a| a.manage_rule.clone()) else { return false };
+        if info.auth.is_none() {
+            return false;
+        }
+        let Ok(expr) = filter::parse(&rule) else { return false };
+        let id = record.get("id").and_then(Value::as_str).unwrap_or_default();
+        let schema = self.schema();
+        matches!(self.store.get_record(&schema, coll, info, id, Some(&expr)).await, Ok(Some(_)))
+    }
+
+    /// Every id in relation fields must exist in the target collection.
+    async fn check_relations(
+        &self,
+        schema: &Schema,
+        coll: &Arc<Collection>,
+        row: &Row,
+        errors: &mut Map<String, Value>,
+    ) -> Result<()> {
+        for f in &coll.fields {
+            let Some(target) = f.relation_target() else { continue };
+            if errors.contains_key(&f.name) {
+                continue;
+            }
+            let ids: Vec<String> = match row.get(&f.name) {
+                Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                _ => continue,
+            };
+            if ids.is_empty() {
+                continue;
+            }
+            let Some(tc) = schema.by_id(target) else {
+                errors.insert(f.name.clone(), missing_rel());
+                continue;
+            };
+            let found = self.store.existing_ids(tc, &ids).await?;
+            if ids.iter().any(|id| !found.contains(id)) {
+                errors.insert(f.name.clone(), missing_rel());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn missing_rel() -> Value {
+    error_entry("validation_missing_rel_records", "Failed to find all relation records with the provided ids.")
+}
+
+/// `tags+` → (tags, Append), `+tags` → (tags, Prepend), `tags-` → (tags, Remove).
+fn split_modifier(key: &str) -> (&str, Option<Modifier>) {
+    if let Some(n) = key.strip_suffix('+') {
+        (n, Some(Modifier::Append))
+    } else if let Some(n) = key.strip_prefix('+') {
+        (n, Some(Modifier::Prepend))
+    } else if let Some(n) = key.strip_suffix('-') {
+        (n, Some(Modifier::Remove))
+    } else {
+        (key, None)
+    }
+}
+
+/// Maps write failures: unique violations become field errors.
+fn write_error(e: StoreError, message: &str) -> ServiceError {
+    match e {
+        StoreError::Unique(cols) => {
+            let mut data = Map::new();
+            for c in cols {
+                data.insert(c, error_entry("validation_not_unique", "Value must be unique."));
+            }
+            ServiceError::fields(message, data)
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,369 @@
+//! Storage: the ONLY place with SQL text, rusqlite, or an engine name.
+//!
+//! `Store` is a concrete facade over `Backend`; `Store::open` holds the one match on the engine.
+//! Services hand it model types (collections, filter ASTs, rows as JSON maps) and get model
+//! types back. Every collection is a real table whose columns are its fields.
+
+mod dialect;
+mod migrate;
+mod query;
+mod schema_sql;
+mod sqlite;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::model::collection::{Collection, Schema};
+use crate::model::filter::ast::Expr;
+use crate::model::filter::SortItem;
+use crate::model::request::RequestInfo;
+
+pub use query::{Param, QueryError};
+
+/// A record as stored: field name → value in its stored JSON shape.
+pub type Row = Map<String, Value>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The engine failed; the text is for logs only, never for clients.
+    #[error("database error: {0}")]
+    Db(String),
+    /// A unique index rejected the write; the fields it covers.
+    #[error("unique constraint failed on {0:?}")]
+    Unique(Vec<String>),
+    /// A filter, sort or rule that cannot be compiled (client error).
+    #[error("invalid expression: {0}")]
+    Query(#[from] QueryError),
+    /// A rule checked inside the write transaction rejected it; nothing was written.
+    #[error("rule check failed")]
+    RuleFailed,
+    /// A record to delete is still referenced by a required relation.
+    #[error("record is referenced by a required relation in {0}")]
+    RequiredRelation(String),
+    #[error("not found")]
+    NotFound,
+    /// An index definition that cannot be used.
+    #[error("invalid index: {0}")]
+    Index(String),
+}
+
+/// One "page" request over a collection.
+pub struct ListQuery<'a> {
+    pub schema: &'a Schema,
+    pub collection: &'a Arc<Collection>,
+    pub info: &'a RequestInfo,
+    /// The API rule to apply (already decided: `None` means no restriction).
+    pub rule: Option<&'a Expr>,
+    pub filter: Option<&'a Expr>,
+    pub sort: &'a [SortItem],
+    pub limit: i64,
+    pub offset: i64,
+    pub count_total: bool,
+}
+
+/// How records are fetched for `expand`.
+pub enum RelatedBy<'a> {
+    /// Records whose id is in the list.
+    Ids(&'a [String]),
+    /// Records whose relation field `field` contains one of the ids (back-relation).
+    Field { field: &'a str, ids: &'a [String] },
+}
+
+/// A checked rule evaluated against a freshly written row inside its transaction.
+pub struct RuleCheck<'a> {
+    pub schema: &'a Schema,
+    pub info: &'a RequestInfo,
+    pub rule: &'a Expr,
+}
+
+enum Backend {
+    Sqlite(sqlite::Db),
+}
+
+/// The storage facade.
+pub struct Store {
+    backend: Backend,
+    queries: AtomicU64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory's database and applies system migrations.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Db(e.to_string()))?;
+        let db = sqlite::Db::open(&data_dir.join("data.db"))?;
+        db.write(|conn| migrate::apply_sqlite(conn)).await?;
+        Ok(Store { backend: Backend::Sqlite(db), queries: AtomicU64::new(0) })
+    }
+
+    /// Number of read statements executed so far (tests use it to catch N+1 queries).
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    fn db(&self) -> &sqlite::Db {
+        match &self.backend {
+            Backend::Sqlite(db) => db,
+        }
+    }
+
+    fn dialect(&self) -> &'static dyn dialect::Dialect {
+        match &self.backend {
+            Backend::Sqlite(_) => &dialect::Sqlite,
+        }
+    }
+
+    pub async fn load_collections(&self) -> Result<Vec<Collection>, StoreError> {
+        self.db().read(sqlite::load_collections).await
+    }
+
+    pub async fn create_collection(&self, c: &Collection) -> Result<(), StoreError> {
+        let c = c.clone();
+        self.db().write(move |conn| sqlite::create_collection(conn, &c)).await
+    }
+
+    pub async fn update_collection(&self, old: &Collection, new: &Collection) -> Result<(), StoreError> {
+        let (old, new) = (old.clone(), new.clone());
+        self.db().write(move |conn| sqlite::update_collection(conn, &old, &new)).await
+    }
+
+    pub async fn delete_collection(&self, c: &Collection) -> Result<(), StoreError> {
+        let c = c.clone();
+        self.db().write(move |conn| sqlite::delete_collection(conn, &c)).await
+    }
+
+    pub async fn truncate_collection(&self, c: &Collection) -> Result<(), StoreError> {
+        let sql = format!("DELETE FROM {}", dialect::quote_ident(&c.name));
+        self.db().write(move |conn| sqlite::execute(conn, &sql, &[]).map(|_| ())).await
+    }
+
+    /// Lists a page of records plus (optionally) the total count.
+    pub async fn list_records(&self, q: ListQuery<'_>) -> Result<(Vec<Row>, Option<i64>), StoreError> {
+        let mut c = query::Compiler::new(self.dialect(), q.schema, q.info);
+        let mut wheres = Vec::new();
+        if let Some(rule) = q.rule {
+            wheres.push(c.rule(q.collection, "t", rule)?);
+        }
+        if let Some(filter) = q.filter {
+            wheres.push(c.client_filter(q.collection, "t", filter)?);
+        }
+        let order = c.sort(q.collection, "t", q.sort)?;
+        let where_sql = if wheres.is_empty() { "1=1".to_string() } else { wheres.join(" AND ") };
+        let table = dialect::quote_ident(&q.collection.name);
+        let cols = schema_sql::select_list(q.collection, "t");
+        let mut sql = format!("SELECT {cols} FROM {table} t WHERE {where_sql}");
+        if !order.is_empty() {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&order.join(", "));
+        }
+        sql.push_str(&format!(" LIMIT {} OFFSET {}", q.limit.max(0), q.offset.max(0)));
+        let count_sql = q.count_total.then(|| format!("SELECT COUNT(*) FROM {table} t WHERE {where_sql}"));
+        let params = c.params;
+        let coll = q.collection.clone();
+        self.queries.fetch_add(1 + u64::from(count_sql.is_some()), Ordering::Relaxed);
+        self.db()
+            .read(move |conn| {
+                let rows = sqlite::query_rows(conn, &coll, &sql, &params)?;
+                let total = match count_sql {
+                    Some(cs) => Some(sqlite::query_i64(conn, &cs, &params)?),
+                    None => None,
+                };
+                Ok((rows, total))
+            })
+            .await
+    }
+
+    /// Fetches one record by id, optionally through a rule.
+    pub async fn get_record(
+        &self,
+        schema: &Schema,
+        coll: &Arc<Collection>,
+        info: &RequestInfo,
+        id: &str,
+        rule: Option<&Expr>,
+    ) -> Result<Option<Row>, StoreError> {
+        let mut c = query::Compiler::new(self.dialect(), schema, info);
+        let idp = c.param(Param::Text(id.to_string()));
+        let mut where_sql = format!("t.\"id\" = {idp}");
+        if let Some(rule) = rule {
+            where_sql = format!("{where_sql} AND {}", c.rule(coll, "t", rule)?);
+        }
+        let sql = format!(
+            "SELECT {} FROM {} t WHERE {where_sql} LIMIT 1",
+            schema_sql::select_list(coll, "t"),
+            dialect::quote_ident(&coll.name)
+        );
+        let params = c.params;
+        let coll = coll.clone();
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.db()
+            .read(move |conn| Ok(sqlite::query_rows(conn, &coll, &sql, &params)?.into_iter().next()))
+            .await
+    }
+
+    /// Fetches related records for `expand` in ONE statement, optionally through a rule.
+    pub async fn related_records(
+        &self,
+        schema: &Schema,
+        coll: &Arc<Collection>,
+        info: &RequestInfo,
+        by: RelatedBy<'_>,
+        rule: Option<&Expr>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let d = self.dialect();
+        let mut c = query::Compiler::new(d, schema, info);
+        let where_sql = match by {
+            RelatedBy::Ids(ids) => {
+                let p = c.param(Param::Text(Value::from(ids.to_vec()).to_string()));
+                format!("t.\"id\" IN (SELECT {} FROM {})", d.json_each_value("ids"), d.json_each(&p, "ids"))
+            }
+            RelatedBy::Field { field, ids } => {
+                let p = c.param(Param::Text(Value::from(ids.to_vec()).to_string()));
+                let col = format!("t.{}", dialect::quote_ident(field));
+                let multi = coll.field(field).is_some_and(|f| f.is_multi());
+                let inner = format!("SELECT {} FROM {}", d.json_each_value("ids"), d.json_each(&p, "ids"));
+                if multi {
+                    format!(
+                        "EXISTS (SELECT 1 FROM {} WHERE {} IN ({inner}))",
+                        d.json_each(&col, "v"),
+                        d.json_each_value("v")
+                    )
+                } else {
+                    format!("{col} IN ({inner})")
+                }
+            }
+        };
+        let mut where_sql = where_sql;
+        if let Some(rule) = rule {
+            where_sql = format!("{where_sql} AND {}", c.rule(coll, "t", rule)?);
+        }
+        let sql = format!(
+            "SELECT {} FROM {} t WHERE {where_sql}",
+            schema_sql::select_list(coll, "t"),
+            dialect::quote_ident(&coll.name)
+        );
+        let params = c.params;
+        let coll = coll.clone();
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.db().read(move |conn| sqlite::query_rows(conn, &coll, &sql, &params)).await
+    }
+
+    /// Finds a record of an auth collection by an identity field (email, username…).
+    pub async fn find_by_field(
+        &self,
+        coll: &Arc<Collection>,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Row>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM {} t WHERE t.{} = ?1 COLLATE NOCASE LIMIT 1",
+            schema_sql::select_list(coll, "t"),
+            dialect::quote_ident(&coll.name),
+            dialect::quote_ident(field)
+        );
+        let params = vec![Param::Text(value.to_string())];
+        let coll = coll.clone();
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.db()
+            .read(move |conn| Ok(sqlite::query_rows(conn, &coll, &sql, &params)?.into_iter().next()))
+            .await
+    }
+
+    /// Inserts a record; with `check`, the rule must match the new row or nothing is written.
+    pub async fn insert_record(
+        &self,
+        coll: &Arc<Collection>,
+        row: Row,
+        check: Option<RuleCheck<'_>>,
+    ) -> Result<(), StoreError> {
+        let check_sql = self.check_sql(coll, &row, check)?;
+        let coll = coll.clone();
+        self.db()
+            .write(move |conn| sqlite::insert_record(conn, &coll, &row, check_sql.as_ref()))
+            .await
+    }
+
+    /// Replaces the stored values of an existing record (all fields of `row`).
+    pub async fn update_record(
+        &self,
+        coll: &Arc<Collection>,
+        id: &str,
+        row: Row,
+        check: Option<RuleCheck<'_>>,
+    ) -> Result<(), StoreError> {
+        let check_sql = self.check_sql(coll, &row, check)?;
+        let coll = coll.clone();
+        let id = id.to_string();
+        self.db()
+            .write(move |conn| sqlite::update_record(conn, &coll, &id, &row, check_sql.as_ref()))
+            .await
+    }
+
+    /// Deletes a record, applying relation semantics to referencing records in the same
+    /// transaction: cascade, block (required relation), or remove the id.
+    pub async fn delete_record(
+        &self,
+        schema: Arc<Schema>,
+        coll: &Arc<Collection>,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let coll = coll.clone();
+        let id = id.to_string();
+        self.db().write(move |conn| sqlite::delete_record(conn, &schema, &coll, &id)).await
+    }
+
+    /// Which of `ids` exist in `coll`.
+    pub async fn existing_ids(&self, coll: &Arc<Collection>, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let d = self.dialect();
+        let sql = format!(
+            "SELECT t.\"id\" FROM {} t WHERE t.\"id\" IN (SELECT {} FROM {})",
+            dialect::quote_ident(&coll.name),
+            d.json_each_value("ids"),
+            d.json_each("?1", "ids")
+        );
+        let params = vec![Param::Text(Value::from(ids.to_vec()).to_string())];
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.db().read(move |conn| sqlite::query_strings(conn, &sql, &params)).await
+    }
+
+    fn check_sql(
+        &self,
+        coll: &Arc<Collection>,
+        row: &Row,
+        check: Option<RuleCheck<'_>>,
+    ) -> Result<Option<(String, Vec<Param>)>, StoreError> {
+        let Some(check) = check else { return Ok(None) };
+        let mut c = query::Compiler::new(self.dialect(), check.schema, check.info);
+        let idp = c.param(Param::Text(row.get("id").and_then(Value::as_str).unwrap_or_default().into()));
+        let rule = c.rule(coll, "t", check.rule)?;
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} t WHERE t.\"id\" = {idp} AND {rule}",
+            dialect::quote_ident(&coll.name)
+        );
+        Ok(Some((sql, c.params)))
+    }
+
+    /// Compiles a rule against a schema without running it (validation of collection rules).
+    pub fn check_rule(&self, schema: &Schema, coll: &Arc<Collection>, expr: &Expr) -> Result<(), QueryError> {
+        let info = RequestInfo::default();
+        let mut c = query::Compiler::new(self.dialect(), schema, &info);
+        c.rule(coll, "t", expr).map(|_| ())
+    }
+
+    /// Checks that every index definition of `coll` can be created: `(position, reason)`.
+    pub fn check_indexes(&self, coll: &Collection) -> Result<(), (usize, String)> {
+        for (i, sql) in coll.indexes.iter().enumerate() {
+            if let Err(e) = schema_sql::IndexDef::parse(sql, coll) {
+                return Err((i, e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops accepting work and checkpoints the WAL.
+    pub async fn close(&self) {
+        self.db().close().await;
+    }
+}

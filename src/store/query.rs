@@ -1,0 +1,859 @@
+//! Filter/rule/sort ASTs → SQL text plus bound parameters, through `Dialect`.
+//!
+//! Invariants: every value from a request is a bound parameter; identifiers are only ever taken
+//! from the collection schema (quoted), never from the request text. Relation paths become
+//! correlated sub-queries, never joins on the outer query, so a list never multiplies rows.
+//!
+//! Multi-value operands (multi relations, back-relations, `:each`, `@collection`) follow
+//! PocketBase: the plain operators require ALL elements to match (an empty set counts as one
+//! empty element), the `?` forms require ANY.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::model::collection::{Collection, Schema};
+use crate::model::field::{Field, FieldKind};
+use crate::model::filter::ast::{CmpOp, Expr, Ident, Op, Operand};
+use crate::model::filter::SortItem;
+use crate::model::request::RequestInfo;
+use crate::store::dialect::{quote_ident, Dialect};
+
+/// A bound parameter value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl Param {
+    pub(crate) fn from_json(v: &Value) -> Param {
+        match v {
+            Value::Null => Param::Null,
+            Value::Bool(b) => Param::Int(i64::from(*b)),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Param::Int(i),
+                None => Param::Real(n.as_f64().unwrap_or(0.0)),
+            },
+            Value::String(s) => Param::Text(s.clone()),
+            other => Param::Text(other.to_string()),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Param::Null) || matches!(self, Param::Text(s) if s.is_empty())
+    }
+}
+
+/// Why an expression could not be compiled: always the client's fault (400).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, QueryError> {
+    Err(QueryError(msg.into()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Plain,
+    Json,
+}
+
+/// A FROM chain a multi-value operand iterates over.
+#[derive(Debug, Clone, Default)]
+struct Chain {
+    froms: Vec<String>,
+    conds: Vec<String>,
+    multi: bool,
+}
+
+impl Chain {
+    fn add_table(&mut self, table: String, on: String, inner: bool) {
+        if self.froms.is_empty() {
+            self.froms.push(table);
+            self.conds.push(on);
+        } else {
+            let join = if inner { "JOIN" } else { "LEFT JOIN" };
+            self.froms.push(format!("{join} {table} ON {on}"));
+        }
+    }
+
+    fn add_source(&mut self, source: String) {
+        if self.froms.is_empty() {
+            self.froms.push(source);
+        } else {
+            self.froms.push(format!("JOIN {source} ON 1=1"));
+        }
+    }
+
+    fn where_sql(&self) -> String {
+        if self.conds.is_empty() {
+            "1=1".into()
+        } else {
+            self.conds.join(" AND ")
+        }
+    }
+}
+
+/// A resolved operand.
+#[derive(Debug, Clone)]
+struct Resolved {
+    sql: String,
+    kind: Kind,
+    nullable: bool,
+    /// The literal value when the operand is a literal or request value.
+    lit: Option<Param>,
+    /// Set when the operand iterates a multi-value source.
+    chain: Option<Chain>,
+}
+
+impl Resolved {
+    fn scalar(sql: String, nullable: bool) -> Resolved {
+        Resolved { sql, kind: Kind::Plain, nullable, lit: None, chain: None }
+    }
+    fn is_empty_lit(&self) -> bool {
+        self.lit.as_ref().is_some_and(Param::is_empty)
+    }
+}
+
+/// Where the columns of the current path step come from.
+#[derive(Clone)]
+enum Base<'a> {
+    /// A table alias in the SQL.
+    Alias(String),
+    /// Values of a record held in memory (the authenticated record): bound as parameters.
+    Values(&'a serde_json::Map<String, Value>),
+}
+
+/// Compiles expressions for one statement; parameters accumulate across calls.
+pub(crate) struct Compiler<'a> {
+    pub(crate) dialect: &'a dyn Dialect,
+    schema: &'a Schema,
+    info: &'a RequestInfo,
+    pub(crate) params: Vec<Param>,
+    aliases: usize,
+    /// Client-supplied filter/sort (hidden fields and private emails are off-limits).
+    client: bool,
+    /// Apply related collections' list rules to relation joins (non-superusers).
+    join_rules: bool,
+}
+
+const MACROS: &[&str] = &[
+    "@now", "@yesterday", "@tomorrow", "@todayStart", "@todayEnd", "@monthStart", "@monthEnd",
+    "@yearStart", "@yearEnd", "@second", "@minute", "@hour", "@day", "@month", "@weekday", "@year",
+];
+
+impl<'a> Compiler<'a> {
+    pub(crate) fn new(dialect: &'a dyn Dialect, schema: &'a Schema, info: &'a RequestInfo) -> Self {
+        let join_rules = !info.is_superuser();
+        Compiler { dialect, schema, info, params: Vec::new(), aliases: 0, client: false, join_rules }
+    }
+
+    pub(crate) fn param(&mut self, p: Param) -> String {
+        self.params.push(p);
+        self.dialect.placeholder(self.params.len())
+    }
+
+    fn alias(&mut self, prefix: &str) -> String {
+        self.aliases += 1;
+        format!("{prefix}{}", self.aliases)
+    }
+
+    /// Compiles a client `filter` (stricter: hidden fields are not addressable).
+    pub(crate) fn client_filter(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        expr: &Expr,
+    ) -> Result<String, QueryError> {
+        self.client = !self.info.is_superuser();
+        let res = self.expr(coll, alias, expr);
+        self.client = false;
+        res
+    }
+
+    /// Compiles an API rule expression.
+    pub(crate) fn rule(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        expr: &Expr,
+    ) -> Result<String, QueryError> {
+        self.expr(coll, alias, expr)
+    }
+
+    /// Compiles `sort` into ORDER BY terms.
+    pub(crate) fn sort(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        items: &[SortItem],
+    ) -> Result<Vec<String>, QueryError> {
+        self.client = !self.info.is_superuser();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let dir = if item.desc { "DESC" } else { "ASC" };
+            let first = item.ident.segments.first().map(String::as_str).unwrap_or_default();
+            let sql = match first {
+                "@random" => self.dialect.random().to_string(),
+                "@rowid" => self.dialect.rowid(alias),
+                _ => {
+                    let r = self.ident(coll, alias, &item.ident)?;
+                    if r.chain.is_some() {
+                        return err(format!("cannot sort by the multi-value path {:?}", item.ident.raw));
+                    }
+                    r.sql
+                }
+            };
+            out.push(format!("{sql} {dir}"));
+        }
+        self.client = false;
+        Ok(out)
+    }
+
+    fn expr(&mut self, coll: &Arc<Collection>, alias: &str, e: &Expr) -> Result<String, QueryError> {
+        match e {
+            Expr::And(a, b) => {
+                Ok(format!("({} AND {})", self.expr(coll, alias, a)?, self.expr(coll, alias, b)?))
+            }
+            Expr::Or(a, b) => {
+                Ok(format!("({} OR {})", self.expr(coll, alias, a)?, self.expr(coll, alias, b)?))
+            }
+            Expr::Cmp { left, op, right } => {
+                let l = self.operand(coll, alias, left)?;
+                let r = self.operand(coll, alias, right)?;
+                self.comparison(*op, l, r)
+            }
+        }
+    }
+
+    fn comparison(&mut self, op: Op, l: Resolved, r: Resolved) -> Result<String, QueryError> {
+        let cond = self.cmp_sql(op.kind, &l, &r);
+        let mut chain = Chain::default();
+        for c in [&l.chain, &r.chain].into_iter().flatten() {
+            for (i, f) in c.froms.iter().enumerate() {
+                if i == 0 && !chain.froms.is_empty() {
+                    chain.froms.push(format!("JOIN {f} ON 1=1"));
+                } else {
+                    chain.froms.push(f.clone());
+                }
+            }
+            chain.conds.extend(c.conds.iter().cloned());
+        }
+        if chain.froms.is_empty() {
+            return Ok(cond);
+        }
+        let from = chain.froms.join(" ");
+        let wh = chain.where_sql();
+        if op.any {
+            return Ok(format!("EXISTS (SELECT 1 FROM {from} WHERE {wh} AND {cond})"));
+        }
+        // ALL: no element fails, and an empty set behaves like one NULL element.
+        let null_side = |x: &Resolved| {
+            if x.chain.is_some() {
+                Resolved::scalar("NULL".into(), true)
+            } else {
+                x.clone()
+            }
+        };
+        let cond_null = self.cmp_sql(op.kind, &null_side(&l), &null_side(&r));
+        Ok(format!(
+            "(NOT EXISTS (SELECT 1 FROM {from} WHERE {wh} AND NOT {}) AND (EXISTS (SELECT 1 FROM {from} WHERE {wh}) OR {}))",
+            self.dialect.is_true(&cond),
+            self.dialect.is_true(&cond_null)
+        ))
+    }
+
+    fn cmp_sql(&mut self, kind: CmpOp, l: &Resolved, r: &Resolved) -> String {
+        let (ls, rs) = (&l.sql, &r.sql);
+        match kind {
+            CmpOp::Eq | CmpOp::Neq => {
+                let eq = kind == CmpOp::Eq;
+                if l.kind == Kind::Json || r.kind == Kind::Json {
+                    let op = if eq { "IS" } else { "IS NOT" };
+                    return format!("({ls} {op} {rs})");
+                }
+                match (l.is_empty_lit(), r.is_empty_lit()) {
+                    (true, true) => (if eq { "1=1" } else { "1=0" }).into(),
+                    (false, true) => empty_check(ls, eq),
+                    (true, false) => empty_check(rs, eq),
+                    (false, false) => {
+                        let op = if eq { "=" } else { "!=" };
+                        format!("{} {op} {}", coalesce(l), coalesce(r))
+                    }
+                }
+            }
+            CmpOp::Gt => format!("{ls} > {rs}"),
+            CmpOp::Gte => format!("{ls} >= {rs}"),
+            CmpOp::Lt => format!("{ls} < {rs}"),
+            CmpOp::Lte => format!("{ls} <= {rs}"),
+            CmpOp::Like | CmpOp::NotLike => {
+                let pattern = match &r.lit {
+                    Some(p) => {
+                        let text = match p {
+                            Param::Null => String::new(),
+                            Param::Int(i) => i.to_string(),
+                            Param::Real(f) => f.to_string(),
+                            Param::Text(s) => s.clone(),
+                        };
+                        self.param(Param::Text(like_pattern(&text)))
+                    }
+                    None => format!("('%' || {rs} || '%')"),
+                };
+                if kind == CmpOp::Like {
+                    format!("{ls} LIKE {pattern} ESCAPE '\\'")
+                } else {
+                    format!("{} NOT LIKE {pattern} ESCAPE '\\'", coalesce(l))
+                }
+            }
+        }
+    }
+
+    fn operand(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        o: &Operand,
+    ) -> Result<Resolved, QueryError> {
+        match o {
+            Operand::Null => Ok(self.literal(Param::Null)),
+            Operand::Bool(b) => Ok(self.literal(Param::Int(i64::from(*b)))),
+            Operand::Number(n) => Ok(self.literal(number_param(*n))),
+            Operand::Text(s) => Ok(self.literal(Param::Text(s.clone()))),
+            Operand::Ident(id) => self.ident(coll, alias, id),
+            Operand::Func { name, args } => self.function(coll, alias, name, args),
+        }
+    }
+
+    fn literal(&mut self, p: Param) -> Resolved {
+        let sql = match p {
+            Param::Null => "NULL".to_string(),
+            ref other => self.param(other.clone()),
+        };
+        Resolved { sql, kind: Kind::Plain, nullable: matches!(p, Param::Null), lit: Some(p), chain: None }
+    }
+
+    fn function(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        name: &str,
+        args: &[Operand],
+    ) -> Result<Resolved, QueryError> {
+        match (name, args) {
+            ("strftime", [fmt @ Operand::Text(_), value]) => {
+                let f = self.operand(coll, alias, fmt)?;
+                let mut v = self.operand(coll, alias, value)?;
+                v.sql = self.dialect.strftime(&f.sql, &v.sql);
+                v.lit = None;
+                v.nullable = true;
+                v.kind = Kind::Plain;
+                Ok(v)
+            }
+            ("strftime", _) => err("strftime expects a format text and a value"),
+            ("geoDistance", [a, b, c, d]) => {
+                let mut parts = Vec::with_capacity(4);
+                for arg in [a, b, c, d] {
+                    let r = self.operand(coll, alias, arg)?;
+                    if r.chain.is_some() {
+                        return err("geoDistance does not accept multi-value arguments");
+                    }
+                    parts.push(r.sql);
+                }
+                let (lon1, lat1, lon2, lat2) = (&parts[0], &parts[1], &parts[2], &parts[3]);
+                // Haversine distance in kilometres.
+                let sql = format!(
+                    "(6371 * 2 * asin(sqrt(pow(sin((radians({lat2}) - radians({lat1})) / 2), 2) + \
+                     cos(radians({lat1})) * cos(radians({lat2})) * \
+                     pow(sin((radians({lon2}) - radians({lon1})) / 2), 2))))"
+                );
+                Ok(Resolved::scalar(sql, true))
+            }
+            ("geoDistance", _) => err("geoDistance expects 4 arguments"),
+            _ => err(format!("unknown function {name:?}")),
+        }
+    }
+
+    fn ident(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        id: &Ident,
+    ) -> Result<Resolved, QueryError> {
+        let first = id.segments.first().map(String::as_str).unwrap_or_default();
+        if first == "@request" {
+            return self.request_ident(coll, alias, id);
+        }
+        if first == "@collection" {
+            return self.collection_ident(id);
+        }
+        if MACROS.contains(&first) {
+            if id.segments.len() > 1 || id.modifier.is_some() {
+                return err(format!("invalid macro {:?}", id.raw));
+            }
+            return Ok(self.literal(macro_value(first)));
+        }
+        if first.starts_with('@') || first.starts_with('#') {
+            return err(format!("unknown identifier {:?}", id.raw));
+        }
+        self.path(Base::Alias(alias.to_string()), coll.clone(), &id.segments, id, Chain::default())
+    }
+
+    fn collection_ident(&mut self, id: &Ident) -> Result<Resolved, QueryError> {
+        let Some(spec) = id.segments.get(1) else {
+            return err(format!("invalid @collection identifier {:?}", id.raw));
+        };
+        let name = spec.split(':').next().unwrap_or_default();
+        let Some(target) = self.schema.get(name).cloned() else {
+            return err(format!("unknown collection {name:?} in {:?}", id.raw));
+        };
+        if id.segments.len() < 3 {
+            return err(format!("{:?} needs a field", id.raw));
+        }
+        let a = self.alias("rc");
+        let mut chain = Chain { multi: true, ..Chain::default() };
+        chain.froms.push(format!("{} {a}", quote_ident(&target.name)));
+        if let Some(rule) = self.join_rule(&target, &a)? {
+            chain.conds.push(rule);
+        }
+        self.path(Base::Alias(a), target, &id.segments[2..], id, chain)
+    }
+
+    fn request_ident(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        id: &Ident,
+    ) -> Result<Resolved, QueryError> {
+        let info = self.info;
+        let seg = |i: usize| id.segments.get(i).map(String::as_str);
+        match (seg(1), seg(2)) {
+            (Some("method"), None) => Ok(self.literal(Param::Text(info.method.clone()))),
+            (Some("context"), None) => Ok(self.literal(Param::Text(info.context.to_string()))),
+            (Some("auth"), Some(field)) => {
+                let Some(auth) = &info.auth else {
+                    return Ok(self.literal(Param::Text(String::new())));
+                };
+                match field {
+                    "collectionId" if id.segments.len() == 3 => {
+                        Ok(self.literal(Param::Text(auth.collection.id.clone())))
+                    }
+                    "collectionName" if id.segments.len() == 3 => {
+                        Ok(self.literal(Param::Text(auth.collection.name.clone())))
+                    }
+                    _ => {
+                        // Rules may read hidden fields of the auth record.
+                        let saved = std::mem::replace(&mut self.client, false);
+                        let res = self.path(
+                            Base::Values(&auth.record),
+                            auth.collection.clone(),
+                            &id.segments[2..],
+                            id,
+                            Chain::default(),
+                        );
+                        self.client = saved;
+                        res
+                    }
+                }
+            }
+            (Some("body"), Some(key)) if id.segments.len() == 3 => {
+                self.body_ident(coll, alias, key, id.modifier.as_deref())
+            }
+            (Some(map @ ("query" | "headers")), Some(key)) if id.segments.len() == 3 => {
+                let src = if map == "query" { &info.query } else { &info.headers };
+                let p = src.get(key).map(Param::from_json).unwrap_or(Param::Null);
+                let mut r = self.literal(p);
+                if id.modifier.as_deref() == Some("lower") {
+                    r.sql = format!("LOWER({})", r.sql);
+                    r.lit = None;
+                } else if id.modifier.is_some() {
+                    return err(format!("unsupported modifier in {:?}", id.raw));
+                }
+                Ok(r)
+            }
+            _ => err(format!("unknown request identifier {:?}", id.raw)),
+        }
+    }
+
+    fn body_ident(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        key: &str,
+        modifier: Option<&str>,
+    ) -> Result<Resolved, QueryError> {
+        let field = coll.field(key);
+        let raw = self.info.body.get(key);
+        let value = match (field, raw) {
+            (Some(f), Some(v)) => crate::model::value::coerce(f, v),
+            (None, Some(v)) => v.clone(),
+            (_, None) => Value::Null,
+        };
+        match modifier {
+            None => Ok(self.literal(Param::from_json(&value))),
+            Some("isset") => Ok(self.literal(Param::Int(i64::from(raw.is_some())))),
+            Some("length") => {
+                let n = value.as_array().map(Vec::len).unwrap_or(0);
+                Ok(self.literal(Param::Int(n as i64)))
+            }
+            Some("lower") => {
+                let p = self.literal(Param::from_json(&value));
+                Ok(Resolved::scalar(format!("LOWER({})", p.sql), true))
+            }
+            Some("each") => {
+                let arr = match value {
+                    Value::Array(_) => value,
+                    Value::Null => Value::Array(vec![]),
+                    other => Value::Array(vec![other]),
+                };
+                let p = self.param(Param::Text(arr.to_string()));
+                let a = self.alias("je");
+                let mut chain = Chain { multi: true, ..Chain::default() };
+                chain.add_source(self.dialect.json_each(&p, &a));
+                let sql = self.dialect.json_each_value(&a);
+                Ok(Resolved { sql, kind: Kind::Plain, nullable: true, lit: None, chain: Some(chain) })
+            }
+            Some("changed") => {
+                let Some(f) = field else {
+                    return err(format!("unknown field {key:?} for :changed"));
+                };
+                if raw.is_none() {
+                    return Ok(self.literal(Param::Int(0)));
+                }
+                let p = self.literal(Param::from_json(&value));
+                let col = format!("{alias}.{}", quote_ident(&f.name));
+                let cond = format!("NOT (COALESCE({col}, '') = COALESCE({}, ''))", p.sql);
+                Ok(Resolved::scalar(format!("(CASE WHEN {cond} THEN 1 ELSE 0 END)"), false))
+            }
+            Some(m) => err(format!("unknown modifier {m:?}")),
+        }
+    }
+
+    /// Resolves a field path starting at `base` (a row of `coll`).
+    fn path(
+        &mut self,
+        base: Base<'_>,
+        coll: Arc<Collection>,
+        segs: &[String],
+        id: &Ident,
+        mut chain: Chain,
+    ) -> Result<Resolved, QueryError> {
+        let mut base = base;
+        let mut coll = coll;
+        for (i, seg) in segs.iter().enumerate() {
+            let last = i + 1 == segs.len();
+            if let Some(field) = coll.field(seg).cloned() {
+                if self.client && field.hidden {
+                    return err(format!("field {seg:?} is hidden"));
+                }
+                if last {
+                    return self.terminal(&base, &coll, &field, id, chain);
+                }
+                match &field.kind {
+                    FieldKind::Relation { collection_id, .. } => {
+                        let Some(target) = self.schema.by_id(collection_id).cloned() else {
+                            return err(format!("relation {seg:?} points at a missing collection"));
+                        };
+                        let a = self.alias("r");
+                        let col = self.column(&base, &field.name);
+                        let table = format!("{} {a}", quote_ident(&target.name));
+                        let rule = self.join_rule(&target, &a)?;
+                        if field.is_multi() {
+                            let je = self.alias("je");
+                            chain.add_source(self.dialect.json_each(&col, &je));
+                            let mut on = format!("{a}.\"id\" = {}", self.dialect.json_each_value(&je));
+                            if let Some(rule) = rule {
+                                on = format!("{on} AND {rule}");
+                            }
+                            chain.add_table(table, on, true);
+                            chain.multi = true;
+                        } else {
+                            let mut on = format!("{a}.\"id\" = {col}");
+                            if let Some(rule) = rule {
+                                on = format!("{on} AND {rule}");
+                            }
+                            chain.add_table(table, on, false);
+                        }
+                        base = Base::Alias(a);
+                        coll = target;
+                    }
+                    FieldKind::Json { .. } | FieldKind::GeoPoint => {
+                        let col = self.column(&base, &field.name);
+                        let path: String = segs[i + 1..]
+                            .iter()
+                            .map(|s| match s.parse::<u32>() {
+                                Ok(n) => format!("[{n}]"),
+                                Err(_) => format!(".\"{}\"", s.replace('"', "")),
+                            })
+                            .collect();
+                        let p = self.param(Param::Text(format!("${path}")));
+                        let sql = self.dialect.json_extract(&col, &p);
+                        let r = Resolved { sql, kind: Kind::Json, nullable: true, lit: None, chain: None };
+                        return Ok(self.finish(chain, r));
+                    }
+                    _ => return err(format!("{:?}: {seg:?} is not a relation", id.raw)),
+                }
+            } else if let Some((target, field)) = self.back_relation(&coll, seg) {
+                let a = self.alias("r");
+                let me = self.column(&base, "id");
+                let fcol = format!("{a}.{}", quote_ident(&field.name));
+                let mut on = if field.is_multi() {
+                    let je = self.alias("je");
+                    format!(
+                        "EXISTS (SELECT 1 FROM {} WHERE {} = {me})",
+                        self.dialect.json_each(&fcol, &je),
+                        self.dialect.json_each_value(&je)
+                    )
+                } else {
+                    format!("{fcol} = {me}")
+                };
+                if let Some(rule) = self.join_rule(&target, &a)? {
+                    on = format!("{on} AND {rule}");
+                }
+                chain.add_table(format!("{} {a}", quote_ident(&target.name)), on, true);
+                chain.multi = true;
+                base = Base::Alias(a);
+                coll = target;
+                if last {
+                    if id.modifier.is_some() {
+                        return err(format!("modifiers are not supported on back-relations ({:?})", id.raw));
+                    }
+                    let idf = coll.field("id").cloned();
+                    return match idf {
+                        Some(f) => self.terminal(&base, &coll, &f, id, chain),
+                        None => err("collection without id"),
+                    };
+                }
+            } else {
+                return err(format!("unknown field {seg:?} in {:?}", id.raw));
+            }
+        }
+        err(format!("incomplete identifier {:?}", id.raw))
+    }
+
+    fn terminal(
+        &mut self,
+        base: &Base<'_>,
+        coll: &Arc<Collection>,
+        field: &Field,
+        id: &Ident,
+        mut chain: Chain,
+    ) -> Result<Resolved, QueryError> {
+        let col = self.column(base, &field.name);
+        let in_chain = !chain.froms.is_empty();
+        let values = matches!(base, Base::Values(_));
+        let mut r = Resolved::scalar(col.clone(), in_chain || values);
+        if matches!(field.kind, FieldKind::Json { .. } | FieldKind::GeoPoint) {
+            r.kind = Kind::Json;
+        }
+        if self.client && coll.is_auth() && field.name == "email" {
+            if let Base::Alias(a) = base {
+                let me = self.param(Param::Text(self.info.auth_id().to_string()));
+                r.sql = format!(
+                    "(CASE WHEN {a}.\"emailVisibility\" = 1 OR {a}.\"id\" = {me} THEN {col} END)"
+                );
+                r.nullable = true;
+            }
+        }
+        match id.modifier.as_deref() {
+            None => {}
+            Some("lower") => r.sql = format!("LOWER({})", r.sql),
+            Some("length") => {
+                if !field.is_multi() {
+                    return err(format!(":length needs a multi-value field ({:?})", id.raw));
+                }
+                r.sql = self.dialect.json_array_length(&col);
+                r.kind = Kind::Plain;
+            }
+            Some("each") => {
+                if !field.is_multi() {
+                    return err(format!(":each needs a multi-value field ({:?})", id.raw));
+                }
+                let je = self.alias("je");
+                chain.add_source(self.dialect.json_each(&col, &je));
+                chain.multi = true;
+                r.sql = self.dialect.json_each_value(&je);
+                r.nullable = true;
+            }
+            Some(m) => return err(format!("modifier {m:?} is not allowed in {:?}", id.raw)),
+        }
+        if values {
+            // Bound values: literal semantics (an empty auth field is an empty literal).
+            if let Base::Values(row) = base {
+                if id.modifier.is_none() && !in_chain {
+                    let v = row.get(&field.name).cloned().unwrap_or(Value::Null);
+                    let p = Param::from_json(&v);
+                    if p.is_empty() {
+                        r.lit = Some(p);
+                    }
+                }
+            }
+        }
+        Ok(self.finish(chain, r))
+    }
+
+    /// Wraps a resolved column in its chain: a scalar sub-query for single-relation paths,
+    /// a multi-value operand otherwise.
+    fn finish(&mut self, chain: Chain, mut r: Resolved) -> Resolved {
+        if chain.froms.is_empty() {
+            return r;
+        }
+        if chain.multi {
+            r.chain = Some(chain);
+            r.nullable = true;
+            return r;
+        }
+        r.sql = format!(
+            "(SELECT {} FROM {} WHERE {} LIMIT 1)",
+            r.sql,
+            chain.froms.join(" "),
+            chain.where_sql()
+        );
+        r.nullable = true;
+        r
+    }
+
+    fn column(&mut self, base: &Base<'_>, name: &str) -> String {
+        match base {
+            Base::Alias(a) => format!("{a}.{}", quote_ident(name)),
+            Base::Values(row) => {
+                let v = row.get(name).cloned().unwrap_or(Value::Null);
+                self.param(Param::from_json(&v))
+            }
+        }
+    }
+
+    fn back_relation(&self, coll: &Collection, seg: &str) -> Option<(Arc<Collection>, Field)> {
+        let mut start = 0;
+        while let Some(pos) = seg[start..].find("_via_") {
+            let at = start + pos;
+            let (cname, fname) = (&seg[..at], &seg[at + 5..]);
+            if let Some(target) = self.schema.get(cname) {
+                if let Some(f) = target.field(fname) {
+                    if f.relation_target() == Some(coll.id.as_str()) {
+                        return Some((target.clone(), f.clone()));
+                    }
+                }
+            }
+            start = at + 5;
+        }
+        None
+    }
+
+    /// The list rule of a related collection, applied to a join for non-superusers.
+    fn join_rule(&mut self, target: &Arc<Collection>, alias: &str) -> Result<Option<String>, QueryError> {
+        if !self.join_rules {
+            return Ok(None);
+        }
+        match target.rules.list.as_deref() {
+            None => Ok(Some("1=0".into())),
+            Some(r) if r.trim().is_empty() => Ok(None),
+            Some(r) => {
+                let Ok(expr) = crate::model::filter::parse(r) else {
+                    return Ok(Some("1=0".into()));
+                };
+                // NOTE: nested relations inside a related rule do not apply their own rules again;
+                // this bounds the recursion (rules referencing each other would never end).
+                let (saved_rules, saved_client) = (self.join_rules, self.client);
+                self.join_rules = false;
+                self.client = false;
+                let res = self.expr(target, alias, &expr);
+                self.join_rules = saved_rules;
+                self.client = saved_client;
+                res.map(Some)
+            }
+        }
+    }
+}
+
+fn coalesce(r: &Resolved) -> String {
+    if r.nullable && r.lit.is_none() {
+        format!("COALESCE({}, '')", r.sql)
+    } else {
+        r.sql.clone()
+    }
+}
+
+fn empty_check(sql: &str, eq: bool) -> String {
+    if eq {
+        format!("({sql} = '' OR {sql} IS NULL)")
+    } else {
+        format!("({sql} != '' AND {sql} IS NOT NULL)")
+    }
+}
+
+fn number_param(n: f64) -> Param {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        Param::Int(n as i64)
+    } else {
+        Param::Real(n)
+    }
+}
+
+/// PocketBase's `~` operand: wrapped in `%…%` with `\ % _` escaped, unless it already has `%`.
+fn like_pattern(text: &str) -> String {
+    if text.contains('%') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 4);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn macro_value(name: &str) -> Param {
+    use chrono::{Datelike, Duration, TimeZone, Timelike, Utc};
+    let now = Utc::now();
+    let day_start = now.date_naive().and_hms_opt(0, 0, 0).map(|n| Utc.from_utc_datetime(&n));
+    let fmt = |d: Option<chrono::DateTime<Utc>>| {
+        Param::Text(d.map(crate::util::format_datetime).unwrap_or_default())
+    };
+    let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single();
+    let next_month = if now.month() == 12 {
+        Utc.with_ymd_and_hms(now.year() + 1, 1, 1, 0, 0, 0).single()
+    } else {
+        Utc.with_ymd_and_hms(now.year(), now.month() + 1, 1, 0, 0, 0).single()
+    };
+    let year_start = Utc.with_ymd_and_hms(now.year(), 1, 1, 0, 0, 0).single();
+    let year_end = Utc.with_ymd_and_hms(now.year() + 1, 1, 1, 0, 0, 0).single();
+    let ms = Duration::milliseconds(1);
+    match name {
+        "@now" => fmt(Some(now)),
+        "@yesterday" => fmt(Some(now - Duration::days(1))),
+        "@tomorrow" => fmt(Some(now + Duration::days(1))),
+        "@todayStart" => fmt(day_start),
+        "@todayEnd" => fmt(day_start.map(|d| d + Duration::days(1) - ms)),
+        "@monthStart" => fmt(month_start),
+        "@monthEnd" => fmt(next_month.map(|d| d - ms)),
+        "@yearStart" => fmt(year_start),
+        "@yearEnd" => fmt(year_end.map(|d| d - ms)),
+        "@second" => Param::Int(i64::from(now.second())),
+        "@minute" => Param::Int(i64::from(now.minute())),
+        "@hour" => Param::Int(i64::from(now.hour())),
+        "@day" => Param::Int(i64::from(now.day())),
+        "@month" => Param::Int(i64::from(now.month())),
+        "@weekday" => Param::Int(i64::from(now.weekday().num_days_from_sunday())),
+        _ => Param::Int(i64::from(now.year())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_like_pocketbase() {
+        assert_eq!(like_pattern("hello"), "%hello%");
+        assert_eq!(like_pattern("o_w"), "%o\\_w%");
+        assert_eq!(like_pattern("Hello%"), "Hello%");
+    }
+}

@@ -1,0 +1,467 @@
+//! SQLite through rusqlite: one writer connection and a pool of readers over a WAL database,
+//! value mapping between SQLite and the stored JSON shape, and the statements that run in them.
+//!
+//! All blocking work runs on tokio's blocking pool; callers only see async functions.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{params_from_iter, Connection, OpenFlags, Transaction};
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+
+use crate::model::collection::{Collection, Schema};
+use crate::model::field::FieldKind;
+use crate::store::dialect::quote_ident;
+use crate::store::query::Param;
+use crate::store::schema_sql;
+use crate::store::{Row, StoreError};
+
+const READERS: usize = 8;
+
+pub(crate) struct Db {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    read_permits: Arc<Semaphore>,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
+            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("UNIQUE") {
+                return StoreError::Unique(unique_columns(msg));
+            }
+        }
+        StoreError::Db(e.to_string())
+    }
+}
+
+/// `UNIQUE constraint failed: posts.a, posts.b` → `["a", "b"]`.
+fn unique_columns(msg: &str) -> Vec<String> {
+    let list = msg.split(": ").nth(1).unwrap_or_default();
+    list.split(',').filter_map(|p| p.trim().rsplit('.').next()).map(str::to_string).collect()
+}
+
+fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000; \
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+impl Db {
+    pub(crate) fn open(path: &Path) -> Result<Db, StoreError> {
+        let writer = open_conn(path, false)?;
+        // WAL lets readers proceed while the single writer commits.
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        Ok(Db {
+            path: path.to_path_buf(),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            read_permits: Arc::new(Semaphore::new(READERS)),
+        })
+    }
+
+    /// Runs `f` on the writer connection inside one transaction.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().map_err(|_| StoreError::Db("writer lock poisoned".into()))?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Db(format!("writer task failed: {e}")))?
+    }
+
+    /// Runs `f` on a pooled read-only connection.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Db("store closed".into()))?;
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().map_err(|_| StoreError::Db("pool lock poisoned".into()))?.pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_conn(&path, true)?,
+            };
+            let out = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                pool.push(conn);
+            }
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Db(format!("reader task failed: {e}")))?
+    }
+
+    pub(crate) async fn close(&self) {
+        self.read_permits.close();
+        let writer = self.writer.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(conn) = writer.lock() {
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+            }
+        })
+        .await;
+    }
+}
+
+fn to_sql(p: &Param) -> SqlValue {
+    match p {
+        Param::Null => SqlValue::Null,
+        Param::Int(i) => SqlValue::Integer(*i),
+        Param::Real(f) => SqlValue::Real(*f),
+        Param::Text(s) => SqlValue::Text(s.clone()),
+    }
+}
+
+pub(crate) fn execute(conn: &Connection, sql: &str, params: &[Param]) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    Ok(stmt.execute(params_from_iter(params.iter().map(to_sql)))?)
+}
+
+pub(crate) fn query_i64(conn: &Connection, sql: &str, params: &[Param]) -> Result<i64, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    Ok(stmt.query_row(params_from_iter(params.iter().map(to_sql)), |r| r.get(0))?)
+}
+
+pub(crate) fn query_strings(conn: &Connection, sql: &str, params: &[Param]) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params_from_iter(params.iter().map(to_sql)), |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Runs a SELECT of `schema_sql::select_list` columns and decodes each row.
+pub(crate) fn query_rows(
+    conn: &Connection,
+    coll: &Collection,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<Row>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params_from_iter(params.iter().map(to_sql)))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut m = Map::new();
+        for (i, f) in coll.fields.iter().enumerate() {
+            let v = decode(&f.kind, f.is_multi(), r.get_ref(i)?);
+            m.insert(f.name.clone(), v);
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+fn decode(kind: &FieldKind, multi: bool, v: ValueRef<'_>) -> Value {
+    match kind {
+        FieldKind::Number { .. } => match v {
+            ValueRef::Integer(i) => Value::from(i),
+            ValueRef::Real(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::from(0)),
+            ValueRef::Text(t) => {
+                std::str::from_utf8(t).ok().and_then(|s| s.parse::<f64>().ok()).map(Value::from).unwrap_or(Value::from(0))
+            }
+            _ => Value::from(0),
+        },
+        FieldKind::Bool => match v {
+            ValueRef::Integer(i) => Value::Bool(i != 0),
+            ValueRef::Text(t) => Value::Bool(t == b"1" || t.eq_ignore_ascii_case(b"true")),
+            _ => Value::Bool(false),
+        },
+        FieldKind::Json { .. } | FieldKind::GeoPoint => match v {
+            ValueRef::Text(t) | ValueRef::Blob(t) => serde_json::from_slice(t).unwrap_or(Value::Null),
+            ValueRef::Integer(i) => Value::from(i),
+            ValueRef::Real(f) => Value::from(f),
+            ValueRef::Null => Value::Null,
+        },
+        _ if multi => match v {
+            ValueRef::Text(t) => match serde_json::from_slice::<Value>(t) {
+                Ok(Value::Array(a)) => Value::Array(a),
+                _ if t.is_empty() => Value::Array(vec![]),
+                _ => Value::Array(vec![Value::String(String::from_utf8_lossy(t).into_owned())]),
+            },
+            _ => Value::Array(vec![]),
+        },
+        _ => match v {
+            ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Integer(i) => Value::String(i.to_string()),
+            ValueRef::Real(f) => Value::String(f.to_string()),
+            _ => Value::String(String::new()),
+        },
+    }
+}
+
+/// The stored SQL value of a field value.
+fn encode(kind: &FieldKind, multi: bool, v: &Value) -> SqlValue {
+    match (kind, v) {
+        (FieldKind::Json { .. }, Value::Null) => SqlValue::Null,
+        (FieldKind::Json { .. } | FieldKind::GeoPoint, other) => SqlValue::Text(other.to_string()),
+        (_, Value::Array(_)) if multi => SqlValue::Text(v.to_string()),
+        (_, Value::Null) if multi => SqlValue::Text("[]".into()),
+        (FieldKind::Bool, Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+        (FieldKind::Number { .. }, Value::Number(n)) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => SqlValue::Real(n.as_f64().unwrap_or(0.0)),
+        },
+        (_, Value::String(s)) => SqlValue::Text(s.clone()),
+        (_, Value::Null) => SqlValue::Text(String::new()),
+        (_, Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+        (_, Value::Number(n)) => SqlValue::Text(n.to_string()),
+        (_, other) => SqlValue::Text(other.to_string()),
+    }
+}
+
+pub(crate) fn load_collections(conn: &Connection) -> Result<Vec<Collection>, StoreError> {
+    let mut stmt = conn.prepare("SELECT data FROM _collections ORDER BY rowid")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for data in rows {
+        let v: Value = serde_json::from_str(&data?).map_err(|e| StoreError::Db(e.to_string()))?;
+        let c = crate::model::collection::Collection::from_stored_json(&v)
+            .map_err(|e| StoreError::Db(format!("corrupt collection definition: {e}")))?;
+        out.push(c);
+    }
+    Ok(out)
+}
+
+fn save_collection_row(tx: &Transaction<'_>, c: &Collection) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO _collections (id, name, type, system, data, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, type = excluded.type, system = excluded.system, \
+         data = excluded.data, updated = excluded.updated",
+        rusqlite::params![c.id, c.name, c.kind.as_str(), c.system, c.to_json(true).to_string(), c.created, c.updated],
+    )?;
+    Ok(())
+}
+
+fn create_indexes(tx: &Transaction<'_>, c: &Collection) -> Result<(), StoreError> {
+    for idx in schema_sql::indexes(c)? {
+        tx.execute_batch(&idx.create_sql(&c.name))?;
+    }
+    Ok(())
+}
+
+fn drop_indexes(tx: &Transaction<'_>, c: &Collection) -> Result<(), StoreError> {
+    for idx in schema_sql::indexes(c)? {
+        tx.execute_batch(&format!("DROP INDEX IF EXISTS {}", quote_ident(&idx.name)))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn create_collection(tx: &Transaction<'_>, c: &Collection) -> Result<(), StoreError> {
+    save_collection_row(tx, c)?;
+    tx.execute_batch(&schema_sql::create_table(c))?;
+    create_indexes(tx, c)
+}
+
+/// Migrates the table of `old` to the shape of `new` in the caller's transaction: fields are
+/// matched by id, so renamed fields keep their data.
+pub(crate) fn update_collection(tx: &Transaction<'_>, old: &Collection, new: &Collection) -> Result<(), StoreError> {
+    drop_indexes(tx, old)?;
+    if old.name != new.name {
+        tx.execute_batch(&format!("ALTER TABLE {} RENAME TO {}", quote_ident(&old.name), quote_ident(&new.name)))?;
+    }
+    let table = quote_ident(&new.name);
+    for of in &old.fields {
+        if !new.fields.iter().any(|nf| nf.id == of.id) {
+            tx.execute_batch(&format!("ALTER TABLE {table} DROP COLUMN {}", quote_ident(&of.name)))?;
+        }
+    }
+    for nf in &new.fields {
+        match old.fields.iter().find(|of| of.id == nf.id) {
+            Some(of) => {
+                if of.name != nf.name {
+                    tx.execute_batch(&format!(
+                        "ALTER TABLE {table} RENAME COLUMN {} TO {}",
+                        quote_ident(&of.name),
+                        quote_ident(&nf.name)
+                    ))?;
+                }
+                let col = quote_ident(&nf.name);
+                if !of.is_multi() && nf.is_multi() {
+                    tx.execute_batch(&format!(
+                        "UPDATE {table} SET {col} = CASE WHEN {col} = '' THEN '[]' ELSE json_array({col}) END"
+                    ))?;
+                } else if of.is_multi() && !nf.is_multi() {
+                    tx.execute_batch(&format!(
+                        "UPDATE {table} SET {col} = CASE WHEN json_valid({col}) THEN COALESCE(json_extract({col}, '$[#-1]'), '') ELSE '' END"
+                    ))?;
+                }
+            }
+            None => {
+                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {}", schema_sql::column_def(nf)))?;
+            }
+        }
+    }
+    save_collection_row(tx, new)?;
+    create_indexes(tx, new)
+}
+
+pub(crate) fn delete_collection(tx: &Transaction<'_>, c: &Collection) -> Result<(), StoreError> {
+    drop_indexes(tx, c)?;
+    tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&c.name)))?;
+    tx.execute("DELETE FROM _collections WHERE id = ?1", [&c.id])?;
+    Ok(())
+}
+
+fn row_values(coll: &Collection, row: &Row) -> Vec<SqlValue> {
+    coll.fields
+        .iter()
+        .map(|f| match row.get(&f.name) {
+            Some(v) => encode(&f.kind, f.is_multi(), v),
+            None => encode(&f.kind, f.is_multi(), &f.zero_value()),
+        })
+        .collect()
+}
+
+fn run_check(tx: &Transaction<'_>, check: Option<&(String, Vec<Param>)>) -> Result<(), StoreError> {
+    if let Some((sql, params)) = check {
+        if query_i64(tx, sql, params)? == 0 {
+            return Err(StoreError::RuleFailed);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn insert_record(
+    tx: &Transaction<'_>,
+    coll: &Collection,
+    row: &Row,
+    check: Option<&(String, Vec<Param>)>,
+) -> Result<(), StoreError> {
+    let cols: Vec<String> = coll.fields.iter().map(|f| quote_ident(&f.name)).collect();
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        quote_ident(&coll.name),
+        cols.join(", "),
+        marks.join(", ")
+    );
+    tx.prepare_cached(&sql)?.execute(params_from_iter(row_values(coll, row)))?;
+    run_check(tx, check)
+}
+
+pub(crate) fn update_record(
+    tx: &Transaction<'_>,
+    coll: &Collection,
+    id: &str,
+    row: &Row,
+    check: Option<&(String, Vec<Param>)>,
+) -> Result<(), StoreError> {
+    let sets: Vec<String> =
+        coll.fields.iter().enumerate().map(|(i, f)| format!("{} = ?{}", quote_ident(&f.name), i + 1)).collect();
+    let sql = format!(
+        "UPDATE {} SET {} WHERE \"id\" = ?{}",
+        quote_ident(&coll.name),
+        sets.join(", "),
+        sets.len() + 1
+    );
+    let mut values = row_values(coll, row);
+    values.push(SqlValue::Text(id.to_string()));
+    let n = tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    run_check(tx, check)
+}
+
+/// Deletes `id` and applies relation semantics to referencing rows, recursively for cascades.
+pub(crate) fn delete_record(
+    tx: &Transaction<'_>,
+    schema: &Schema,
+    coll: &Collection,
+    id: &str,
+) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    delete_rec(tx, schema, coll, id, &mut seen, 0)
+}
+
+fn delete_rec(
+    tx: &Transaction<'_>,
+    schema: &Schema,
+    coll: &Collection,
+    id: &str,
+    seen: &mut HashSet<(String, String)>,
+    depth: usize,
+) -> Result<(), StoreError> {
+    if depth > 64 || !seen.insert((coll.id.clone(), id.to_string())) {
+        return Ok(());
+    }
+    for (rc, f) in schema.references_to(&coll.id) {
+        let table = quote_ident(&rc.name);
+        let col = quote_ident(&f.name);
+        let find = if f.is_multi() {
+            format!("SELECT \"id\" FROM {table} WHERE EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid({col}) THEN {col} ELSE '[]' END) WHERE value = ?1)")
+        } else {
+            format!("SELECT \"id\" FROM {table} WHERE {col} = ?1")
+        };
+        let refs = query_strings(tx, &find, &[Param::Text(id.to_string())])?;
+        for ref_id in refs {
+            if rc.id == coll.id && ref_id == id {
+                continue;
+            }
+            let cascade = matches!(f.kind, FieldKind::Relation { cascade_delete: true, .. });
+            if cascade {
+                delete_rec(tx, schema, rc, &ref_id, seen, depth + 1)?;
+                continue;
+            }
+            if f.is_multi() {
+                let remaining: i64 = query_i64(
+                    tx,
+                    &format!("SELECT COUNT(*) FROM {table}, json_each({table}.{col}) je WHERE {table}.\"id\" = ?1 AND je.value != ?2"),
+                    &[Param::Text(ref_id.clone()), Param::Text(id.to_string())],
+                )?;
+                if f.required && remaining == 0 {
+                    return Err(StoreError::RequiredRelation(rc.name.clone()));
+                }
+                execute(
+                    tx,
+                    &format!("UPDATE {table} SET {col} = (SELECT json_group_array(value) FROM json_each({table}.{col}) WHERE value != ?2) WHERE \"id\" = ?1"),
+                    &[Param::Text(ref_id.clone()), Param::Text(id.to_string())],
+                )?;
+            } else {
+                if f.required {
+                    return Err(StoreError::RequiredRelation(rc.name.clone()));
+                }
+                execute(
+                    tx,
+                    &format!("UPDATE {table} SET {col} = '' WHERE \"id\" = ?1"),
+                    &[Param::Text(ref_id.clone())],
+                )?;
+            }
+        }
+    }
+    let n = execute(tx, &format!("DELETE FROM {} WHERE \"id\" = ?1", quote_ident(&coll.name)), &[Param::Text(id.to_string())])?;
+    if n == 0 && depth == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
