@@ -106,13 +106,15 @@ struct Resolved {
     nullable: bool,
     /// The literal value when the operand is a literal or request value.
     lit: Option<Param>,
+    /// Index of the operand's own bound parameter, when it has exactly one.
+    param_idx: Option<usize>,
     /// Set when the operand iterates a multi-value source.
     chain: Option<Chain>,
 }
 
 impl Resolved {
     fn scalar(sql: String, nullable: bool) -> Resolved {
-        Resolved { sql, kind: Kind::Plain, nullable, lit: None, chain: None }
+        Resolved { sql, kind: Kind::Plain, nullable, lit: None, param_idx: None, chain: None }
     }
     fn is_empty_lit(&self) -> bool {
         self.lit.as_ref().is_some_and(Param::is_empty)
@@ -139,6 +141,11 @@ pub(crate) struct Compiler<'a> {
     client: bool,
     /// Apply related collections' list rules to relation joins (non-superusers).
     join_rules: bool,
+    /// Whether the comparison being compiled is a `?` (any) one.
+    cur_any: bool,
+    /// `@collection.name[:alias]` sources shared by all `?` comparisons of one expression:
+    /// (name with alias, SQL alias, collection).
+    shared: Vec<(String, String, Arc<Collection>)>,
 }
 
 const MACROS: &[&str] = &[
@@ -149,7 +156,17 @@ const MACROS: &[&str] = &[
 impl<'a> Compiler<'a> {
     pub(crate) fn new(dialect: &'a dyn Dialect, schema: &'a Schema, info: &'a RequestInfo) -> Self {
         let join_rules = !info.is_superuser();
-        Compiler { dialect, schema, info, params: Vec::new(), aliases: 0, client: false, join_rules }
+        Compiler {
+            dialect,
+            schema,
+            info,
+            params: Vec::new(),
+            aliases: 0,
+            client: false,
+            join_rules,
+            cur_any: false,
+            shared: Vec::new(),
+        }
     }
 
     pub(crate) fn param(&mut self, p: Param) -> String {
@@ -170,9 +187,27 @@ impl<'a> Compiler<'a> {
         expr: &Expr,
     ) -> Result<String, QueryError> {
         self.client = !self.info.is_superuser();
-        let res = self.expr(coll, alias, expr);
+        let res = self.top(coll, alias, expr);
         self.client = false;
         res
+    }
+
+    /// Compiles a whole expression; `?` comparisons on the same `@collection` source share one
+    /// joined row (PocketBase joins such sources once for the whole expression).
+    fn top(&mut self, coll: &Arc<Collection>, alias: &str, expr: &Expr) -> Result<String, QueryError> {
+        let saved = std::mem::take(&mut self.shared);
+        let inner = self.expr(coll, alias, expr);
+        let shared = std::mem::replace(&mut self.shared, saved);
+        let inner = inner?;
+        if shared.is_empty() {
+            return Ok(inner);
+        }
+        let mut from = "(SELECT 1) rc0".to_string();
+        for (_, a, c) in &shared {
+            let on = self.join_rule(c, a)?.unwrap_or_else(|| "1=1".into());
+            from.push_str(&format!(" LEFT JOIN {} {a} ON {on}", quote_ident(&c.name)));
+        }
+        Ok(format!("EXISTS (SELECT 1 FROM {from} WHERE {inner})"))
     }
 
     /// Compiles an API rule expression.
@@ -182,7 +217,7 @@ impl<'a> Compiler<'a> {
         alias: &str,
         expr: &Expr,
     ) -> Result<String, QueryError> {
-        self.expr(coll, alias, expr)
+        self.top(coll, alias, expr)
     }
 
     /// Compiles `sort` into ORDER BY terms.
@@ -223,8 +258,12 @@ impl<'a> Compiler<'a> {
                 Ok(format!("({} OR {})", self.expr(coll, alias, a)?, self.expr(coll, alias, b)?))
             }
             Expr::Cmp { left, op, right } => {
-                let l = self.operand(coll, alias, left)?;
-                let r = self.operand(coll, alias, right)?;
+                let saved = std::mem::replace(&mut self.cur_any, op.any);
+                let operands = self
+                    .operand(coll, alias, left)
+                    .and_then(|l| Ok((l, self.operand(coll, alias, right)?)));
+                self.cur_any = saved;
+                let (l, r) = operands?;
                 self.comparison(*op, l, r)
             }
         }
@@ -248,10 +287,7 @@ impl<'a> Compiler<'a> {
         }
         let from = chain.froms.join(" ");
         let wh = chain.where_sql();
-        if op.any {
-            return Ok(format!("EXISTS (SELECT 1 FROM {from} WHERE {wh} AND {cond})"));
-        }
-        // ALL: no element fails, and an empty set behaves like one NULL element.
+        // An empty set behaves like one NULL element (PocketBase's LEFT JOIN semantics).
         let null_side = |x: &Resolved| {
             if x.chain.is_some() {
                 Resolved::scalar("NULL".into(), true)
@@ -260,6 +296,12 @@ impl<'a> Compiler<'a> {
             }
         };
         let cond_null = self.cmp_sql(op.kind, &null_side(&l), &null_side(&r));
+        if op.any {
+            return Ok(format!(
+                "(EXISTS (SELECT 1 FROM {from} WHERE {wh} AND {cond}) OR (NOT EXISTS (SELECT 1 FROM {from} WHERE {wh}) AND {}))",
+                self.dialect.is_true(&cond_null)
+            ));
+        }
         Ok(format!(
             "(NOT EXISTS (SELECT 1 FROM {from} WHERE {wh} AND NOT {}) AND (EXISTS (SELECT 1 FROM {from} WHERE {wh}) OR {}))",
             self.dialect.is_true(&cond),
@@ -291,22 +333,29 @@ impl<'a> Compiler<'a> {
             CmpOp::Lt => format!("{ls} < {rs}"),
             CmpOp::Lte => format!("{ls} <= {rs}"),
             CmpOp::Like | CmpOp::NotLike => {
-                let pattern = match &r.lit {
-                    Some(p) => {
+                let pattern = match (&r.lit, r.param_idx) {
+                    (Some(p), idx) => {
                         let text = match p {
                             Param::Null => String::new(),
                             Param::Int(i) => i.to_string(),
                             Param::Real(f) => f.to_string(),
                             Param::Text(s) => s.clone(),
                         };
-                        self.param(Param::Text(like_pattern(&text)))
+                        match idx {
+                            // Rewrite the operand's own parameter so no unused one remains.
+                            Some(i) => {
+                                self.params[i] = Param::Text(like_pattern(&text));
+                                rs.clone()
+                            }
+                            None => self.param(Param::Text(like_pattern(&text))),
+                        }
                     }
-                    None => format!("('%' || {rs} || '%')"),
+                    (None, _) => format!("('%' || {rs} || '%')"),
                 };
                 if kind == CmpOp::Like {
                     format!("{ls} LIKE {pattern} ESCAPE '\\'")
                 } else {
-                    format!("{} NOT LIKE {pattern} ESCAPE '\\'", coalesce(l))
+                    format!("{ls} NOT LIKE {pattern} ESCAPE '\\'")
                 }
             }
         }
@@ -329,11 +378,21 @@ impl<'a> Compiler<'a> {
     }
 
     fn literal(&mut self, p: Param) -> Resolved {
-        let sql = match p {
-            Param::Null => "NULL".to_string(),
-            ref other => self.param(other.clone()),
+        // Empty literals are inlined: some comparisons drop an operand (`x = ''` becomes an
+        // emptiness check) and an unused bound parameter is an error in SQLite.
+        let (sql, param_idx) = match &p {
+            Param::Null => ("NULL".to_string(), None),
+            Param::Text(t) if t.is_empty() => ("''".to_string(), None),
+            other => (self.param(other.clone()), Some(self.params.len() - 1)),
         };
-        Resolved { sql, kind: Kind::Plain, nullable: matches!(p, Param::Null), lit: Some(p), chain: None }
+        Resolved {
+            sql,
+            kind: Kind::Plain,
+            nullable: matches!(p, Param::Null),
+            lit: Some(p),
+            param_idx,
+            chain: None,
+        }
     }
 
     fn function(
@@ -412,6 +471,17 @@ impl<'a> Compiler<'a> {
         };
         if id.segments.len() < 3 {
             return err(format!("{:?} needs a field", id.raw));
+        }
+        if self.cur_any {
+            let a = match self.shared.iter().find(|(k, _, _)| k == spec) {
+                Some((_, a, _)) => a.clone(),
+                None => {
+                    let a = self.alias("rc");
+                    self.shared.push((spec.clone(), a.clone(), target.clone()));
+                    a
+                }
+            };
+            return self.path(Base::Alias(a), target, &id.segments[2..], id, Chain::default());
         }
         let a = self.alias("rc");
         let mut chain = Chain { multi: true, ..Chain::default() };
@@ -514,7 +584,14 @@ impl<'a> Compiler<'a> {
                 let mut chain = Chain { multi: true, ..Chain::default() };
                 chain.add_source(self.dialect.json_each(&p, &a));
                 let sql = self.dialect.json_each_value(&a);
-                Ok(Resolved { sql, kind: Kind::Plain, nullable: true, lit: None, chain: Some(chain) })
+                Ok(Resolved {
+                    sql,
+                    kind: Kind::Plain,
+                    nullable: true,
+                    lit: None,
+                    param_idx: None,
+                    chain: Some(chain),
+                })
             }
             Some("changed") => {
                 let Some(f) = field else {
@@ -591,7 +668,14 @@ impl<'a> Compiler<'a> {
                             .collect();
                         let p = self.param(Param::Text(format!("${path}")));
                         let sql = self.dialect.json_extract(&col, &p);
-                        let r = Resolved { sql, kind: Kind::Json, nullable: true, lit: None, chain: None };
+                        let r = Resolved {
+                            sql,
+                            kind: Kind::Json,
+                            nullable: true,
+                            lit: None,
+                            param_idx: None,
+                            chain: None,
+                        };
                         return Ok(self.finish(chain, r));
                     }
                     _ => return err(format!("{:?}: {seg:?} is not a relation", id.raw)),
