@@ -50,7 +50,10 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves; in-flight requests finish first.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
         let app = router(AppState { svc: self.svc.clone() });
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
         self.svc.store.close().await;

@@ -50,7 +50,8 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"data": self.data, "message": self.message, "status": self.status.as_u16()});
+        let body =
+            json!({"data": self.data, "message": self.message, "status": self.status.as_u16()});
         (self.status, Json(body)).into_response()
     }
 }

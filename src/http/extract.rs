@@ -17,8 +17,15 @@ pub struct Req(pub RequestInfo);
 impl FromRequestParts<AppState> for Req {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let mut info = RequestInfo { method: parts.method.as_str().to_string(), context: "default", ..Default::default() };
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut info = RequestInfo {
+            method: parts.method.as_str().to_string(),
+            context: "default",
+            ..Default::default()
+        };
         if let Some(h) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
             info.auth = state.svc.authenticate(h).await;
         }
@@ -27,7 +34,8 @@ impl FromRequestParts<AppState> for Req {
                 continue;
             }
             if let Ok(v) = value.to_str() {
-                info.headers.insert(crate::util::snake_case(name.as_str()), Value::String(v.to_string()));
+                info.headers
+                    .insert(crate::util::snake_case(name.as_str()), Value::String(v.to_string()));
             }
         }
         if let Some(q) = parts.uri.query() {
@@ -89,7 +97,9 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             return Ok(Body(map));
         }
         if ct.starts_with("multipart/form-data") {
-            return Err(ApiError::bad_request("Multipart bodies (file uploads) are not supported yet."));
+            return Err(ApiError::bad_request(
+                "Multipart bodies (file uploads) are not supported yet.",
+            ));
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(m)) => Ok(Body(m)),

@@ -246,7 +246,10 @@ impl Schema {
         target_id: &'a str,
     ) -> impl Iterator<Item = (&'a Arc<Collection>, &'a Field)> + 'a {
         self.collections.iter().flat_map(move |c| {
-            c.fields.iter().filter(move |f| f.relation_target() == Some(target_id)).map(move |f| (c, f))
+            c.fields
+                .iter()
+                .filter(move |f| f.relation_target() == Some(target_id))
+                .map(move |f| (c, f))
         })
     }
 }
@@ -334,7 +337,8 @@ impl Collection {
                     a.password_auth_enabled = e;
                 }
                 if let Some(ids) = pa.get("identityFields").and_then(Value::as_array) {
-                    a.identity_fields = ids.iter().filter_map(Value::as_str).map(str::to_string).collect();
+                    a.identity_fields =
+                        ids.iter().filter_map(Value::as_str).map(str::to_string).collect();
                 }
             }
             if let Some(t) = o.get("authToken").and_then(Value::as_object) {
@@ -384,7 +388,9 @@ impl Collection {
         c.updated = s("updated");
         c.system = o.get("system").and_then(Value::as_bool).unwrap_or(false);
         if let Some(a) = c.auth.as_mut() {
-            if let Some(secret) = o.get("authToken").and_then(|t| t.get("secret")).and_then(Value::as_str) {
+            if let Some(secret) =
+                o.get("authToken").and_then(|t| t.get("secret")).and_then(Value::as_str)
+            {
                 a.token_secret = secret.to_string();
             }
         }

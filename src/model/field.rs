@@ -20,19 +20,65 @@ pub struct Field {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldKind {
-    Text { min: i64, max: i64, pattern: String, autogenerate_pattern: String, primary_key: bool },
-    Number { min: Option<f64>, max: Option<f64>, only_int: bool },
+    Text {
+        min: i64,
+        max: i64,
+        pattern: String,
+        autogenerate_pattern: String,
+        primary_key: bool,
+    },
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+        only_int: bool,
+    },
     Bool,
-    Email { only_domains: Vec<String>, except_domains: Vec<String> },
-    Url { only_domains: Vec<String>, except_domains: Vec<String> },
-    Editor { max_size: i64, convert_urls: bool },
-    Date { min: String, max: String },
-    Autodate { on_create: bool, on_update: bool },
-    Select { values: Vec<String>, max_select: i64 },
-    File { max_select: i64, max_size: i64, mime_types: Vec<String>, thumbs: Vec<String>, protected: bool },
-    Relation { collection_id: String, cascade_delete: bool, min_select: i64, max_select: i64 },
-    Json { max_size: i64 },
-    Password { min: i64, max: i64, pattern: String, cost: i64 },
+    Email {
+        only_domains: Vec<String>,
+        except_domains: Vec<String>,
+    },
+    Url {
+        only_domains: Vec<String>,
+        except_domains: Vec<String>,
+    },
+    Editor {
+        max_size: i64,
+        convert_urls: bool,
+    },
+    Date {
+        min: String,
+        max: String,
+    },
+    Autodate {
+        on_create: bool,
+        on_update: bool,
+    },
+    Select {
+        values: Vec<String>,
+        max_select: i64,
+    },
+    File {
+        max_select: i64,
+        max_size: i64,
+        mime_types: Vec<String>,
+        thumbs: Vec<String>,
+        protected: bool,
+    },
+    Relation {
+        collection_id: String,
+        cascade_delete: bool,
+        min_select: i64,
+        max_select: i64,
+    },
+    Json {
+        max_size: i64,
+    },
+    Password {
+        min: i64,
+        max: i64,
+        pattern: String,
+        cost: i64,
+    },
     GeoPoint,
 }
 
@@ -107,7 +153,8 @@ impl Field {
 
     /// Reads a field from API JSON, filling PocketBase's defaults for omitted options.
     pub fn from_json(v: &Value) -> Result<Field, FieldDefError> {
-        let o = v.as_object().ok_or_else(|| FieldDefError::Format("field must be an object".into()))?;
+        let o =
+            v.as_object().ok_or_else(|| FieldDefError::Format("field must be an object".into()))?;
         let name = str_opt(o, "name");
         let type_name = o
             .get("type")
@@ -225,9 +272,11 @@ impl Field {
             FieldKind::File { max_select, max_size, mime_types, thumbs, protected } => json!({
                 "maxSelect": max_select, "maxSize": max_size, "mimeTypes": mime_types,
                 "thumbs": thumbs, "protected": protected}),
-            FieldKind::Relation { collection_id, cascade_delete, min_select, max_select } => json!({
+            FieldKind::Relation { collection_id, cascade_delete, min_select, max_select } => {
+                json!({
                 "collectionId": collection_id, "cascadeDelete": cascade_delete,
-                "minSelect": min_select, "maxSelect": max_select}),
+                "minSelect": min_select, "maxSelect": max_select})
+            }
             FieldKind::Json { max_size } => json!({"maxSize": max_size}),
             FieldKind::Password { min, max, pattern, cost } => {
                 json!({"min": min, "max": max, "pattern": pattern, "cost": cost})

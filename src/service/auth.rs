@@ -74,22 +74,32 @@ impl Service {
             refreshable: Some(true),
             exp: chrono::Utc::now().timestamp() + duration,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&signing_key(coll, record)))
-            .map_err(|e| ServiceError::Internal(e.to_string()))
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&signing_key(coll, record)),
+        )
+        .map_err(|e| ServiceError::Internal(e.to_string()))
     }
 
     /// Resolves an `Authorization` header value (with or without `Bearer `) to its record.
     /// Any invalid, expired or revoked token resolves to `None` (guest).
     pub async fn authenticate(&self, header: &str) -> Option<AuthRecord> {
         let token = header.trim();
-        let token = token.strip_prefix("Bearer ").or_else(|| token.strip_prefix("bearer ")).unwrap_or(token).trim();
+        let token = token
+            .strip_prefix("Bearer ")
+            .or_else(|| token.strip_prefix("bearer "))
+            .unwrap_or(token)
+            .trim();
         if token.is_empty() {
             return None;
         }
         let mut insecure = Validation::new(Algorithm::HS256);
         insecure.insecure_disable_signature_validation();
         insecure.validate_exp = false;
-        let unverified = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &insecure).ok()?;
+        let unverified =
+            jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &insecure)
+                .ok()?;
         if unverified.claims.kind != "auth" {
             return None;
         }
@@ -105,7 +115,12 @@ impl Service {
             .ok()??;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&signing_key(&coll, &row)), &validation).ok()?;
+        jsonwebtoken::decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(&signing_key(&coll, &row)),
+            &validation,
+        )
+        .ok()?;
         Some(AuthRecord { collection: coll, record: row })
     }
 
@@ -118,11 +133,18 @@ impl Service {
     }
 
     /// `POST /api/collections/{c}/auth-with-password`.
-    pub async fn auth_with_password(&self, coll: &str, login: PasswordLogin, info: &RequestInfo) -> Result<Value> {
+    pub async fn auth_with_password(
+        &self,
+        coll: &str,
+        login: PasswordLogin,
+        info: &RequestInfo,
+    ) -> Result<Value> {
         let coll = self.auth_collection(coll)?;
         let opts = coll.auth.clone().ok_or_else(missing_auth_collection)?;
         if !opts.password_auth_enabled {
-            return Err(ServiceError::Forbidden("The collection is not configured to allow password authentication.".into()));
+            return Err(ServiceError::Forbidden(
+                "The collection is not configured to allow password authentication.".into(),
+            ));
         }
         let mut data = Map::new();
         if login.identity.is_empty() {
@@ -133,11 +155,17 @@ impl Service {
         }
         if let Some(f) = &login.identity_field {
             if !opts.identity_fields.contains(f) {
-                data.insert("identityField".into(), error_entry("validation_in_invalid", "Must be a valid value."));
+                data.insert(
+                    "identityField".into(),
+                    error_entry("validation_in_invalid", "Must be a valid value."),
+                );
             }
         }
         if !data.is_empty() {
-            return Err(ServiceError::fields("An error occurred while validating the submitted data.", data));
+            return Err(ServiceError::fields(
+                "An error occurred while validating the submitted data.",
+                data,
+            ));
         }
         let fields = match &login.identity_field {
             Some(f) => vec![f.clone()],
@@ -168,7 +196,9 @@ impl Service {
     pub async fn auth_refresh(&self, coll: &str, info: &RequestInfo) -> Result<Value> {
         let coll = self.auth_collection(coll)?;
         let Some(auth) = info.auth.clone() else {
-            return Err(ServiceError::Unauthorized("The request requires valid record authorization token.".into()));
+            return Err(ServiceError::Unauthorized(
+                "The request requires valid record authorization token.".into(),
+            ));
         };
         if auth.collection.id != coll.id {
             return Err(ServiceError::Forbidden(format!(
@@ -184,8 +214,10 @@ impl Service {
     pub fn auth_methods(&self, coll: &str) -> Result<Value> {
         let coll = self.auth_collection(coll)?;
         let opts = coll.auth.clone().ok_or_else(missing_auth_collection)?;
-        let email_password = opts.password_auth_enabled && opts.identity_fields.iter().any(|f| f == "email");
-        let username_password = opts.password_auth_enabled && opts.identity_fields.iter().any(|f| f == "username");
+        let email_password =
+            opts.password_auth_enabled && opts.identity_fields.iter().any(|f| f == "email");
+        let username_password =
+            opts.password_auth_enabled && opts.identity_fields.iter().any(|f| f == "username");
         Ok(json!({
             "password": {"enabled": opts.password_auth_enabled, "identityFields": opts.identity_fields},
             "oauth2": {"enabled": false, "providers": []},
@@ -202,12 +234,17 @@ impl Service {
         let rule = match opts.auth_rule.as_deref() {
             None => return Err(ServiceError::bad("Failed to authenticate.")),
             Some(r) if r.trim().is_empty() => return Ok(()),
-            Some(r) => filter::parse(r).map_err(|_| ServiceError::bad("Failed to authenticate."))?,
+            Some(r) => {
+                filter::parse(r).map_err(|_| ServiceError::bad("Failed to authenticate."))?
+            }
         };
         let mut rinfo = info.clone();
         rinfo.auth = Some(auth.clone());
         let schema = self.schema();
-        let found = self.store.get_record(&schema, &auth.collection, &rinfo, auth.id(), Some(&rule)).await?;
+        let found = self
+            .store
+            .get_record(&schema, &auth.collection, &rinfo, auth.id(), Some(&rule))
+            .await?;
         if found.is_none() {
             return Err(ServiceError::bad("Failed to authenticate."));
         }
@@ -240,7 +277,12 @@ impl Service {
     }
 
     /// Creates a superuser or (with `allow_update`) sets the password of an existing one.
-    pub async fn upsert_superuser(&self, email: &str, password: &str, allow_update: bool) -> Result<()> {
+    pub async fn upsert_superuser(
+        &self,
+        email: &str,
+        password: &str,
+        allow_update: bool,
+    ) -> Result<()> {
         let info = self.system_info()?;
         let (_, coll) = self.collection(crate::model::collection::SUPERUSERS)?;
         let body = Map::from_iter([
@@ -254,7 +296,9 @@ impl Service {
                 let id = row.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
                 self.update_record(&coll.name, &id, body, &params, &info).await?;
             }
-            Some(_) => return Err(ServiceError::bad(format!("superuser {email:?} already exists"))),
+            Some(_) => {
+                return Err(ServiceError::bad(format!("superuser {email:?} already exists")))
+            }
             None => {
                 self.create_record(&coll.name, body, &params, &info).await?;
             }
@@ -266,7 +310,11 @@ impl Service {
     pub async fn delete_superuser(&self, email: &str) -> Result<()> {
         let info = self.system_info()?;
         let (_, coll) = self.collection(crate::model::collection::SUPERUSERS)?;
-        let row = self.store.find_by_field(&coll, "email", email).await?.ok_or_else(ServiceError::not_found)?;
+        let row = self
+            .store
+            .find_by_field(&coll, "email", email)
+            .await?
+            .ok_or_else(ServiceError::not_found)?;
         let id = row.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         self.delete_record(&coll.name, &id, &info).await
     }

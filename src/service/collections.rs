@@ -20,9 +20,13 @@ const RESERVED_FIELD_NAMES: &[&str] = &["expand", "collectionId", "collectionNam
 /// 401 for guests, 403 for non-superusers.
 pub(crate) fn require_superuser(info: &RequestInfo) -> Result<()> {
     match &info.auth {
-        None => Err(ServiceError::Unauthorized("The request requires valid record authorization token.".into())),
+        None => Err(ServiceError::Unauthorized(
+            "The request requires valid record authorization token.".into(),
+        )),
         Some(a) if a.is_superuser() => Ok(()),
-        Some(_) => Err(ServiceError::Forbidden("The authorized record is not allowed to perform this action.".into())),
+        Some(_) => Err(ServiceError::Forbidden(
+            "The authorized record is not allowed to perform this action.".into(),
+        )),
     }
 }
 
@@ -37,27 +41,42 @@ impl Service {
         let schema = self.schema();
         let mut items: Vec<Value> = schema.all().iter().map(|c| c.to_json(false)).collect();
         if let Some(raw) = p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
-            let expr = filter::parse(raw).map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?;
+            let expr = filter::parse(raw)
+                .map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?;
             items.retain(|c| matches_json(&expr, c));
         }
         if let Some(raw) = p.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            let sort = filter::parse_sort(raw).map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?;
+            let sort = filter::parse_sort(raw)
+                .map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?;
             for item in sort.iter().rev() {
                 let key = item.ident.segments.join(".");
                 items.sort_by(|a, b| {
                     let ord = cmp_json(&a[&key], &b[&key]);
-                    if item.desc { ord.reverse() } else { ord }
+                    if item.desc {
+                        ord.reverse()
+                    } else {
+                        ord
+                    }
                 });
             }
         }
-        let page = p.page.as_deref().and_then(|s| s.parse::<i64>().ok()).filter(|n| *n > 0).unwrap_or(1);
-        let per_page = p.per_page.as_deref().and_then(|s| s.parse::<i64>().ok()).filter(|n| *n > 0).unwrap_or(30).min(1000);
+        let page =
+            p.page.as_deref().and_then(|s| s.parse::<i64>().ok()).filter(|n| *n > 0).unwrap_or(1);
+        let per_page = p
+            .per_page
+            .as_deref()
+            .and_then(|s| s.parse::<i64>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(30)
+            .min(1000);
         let total = items.len() as i64;
         let start = ((page - 1) * per_page).min(total) as usize;
         let end = (start + per_page as usize).min(items.len());
         let skip = matches!(p.skip_total.as_deref(), Some("1" | "true"));
         let (ti, tp) = if skip { (-1, -1) } else { (total, (total + per_page - 1) / per_page) };
-        Ok(json!({"items": &items[start..end], "page": page, "perPage": per_page, "totalItems": ti, "totalPages": tp}))
+        Ok(
+            json!({"items": &items[start..end], "page": page, "perPage": per_page, "totalItems": ti, "totalPages": tp}),
+        )
     }
 
     /// `GET /api/collections/{idOrName}`.
@@ -68,7 +87,11 @@ impl Service {
     }
 
     /// `POST /api/collections`.
-    pub async fn create_collection(&self, body: Map<String, Value>, info: &RequestInfo) -> Result<Value> {
+    pub async fn create_collection(
+        &self,
+        body: Map<String, Value>,
+        info: &RequestInfo,
+    ) -> Result<Value> {
         require_superuser(info)?;
         let kind = match body.get("type").and_then(Value::as_str).unwrap_or("base") {
             "base" => CollectionType::Base,
@@ -91,7 +114,10 @@ impl Service {
         }
         let schema = self.schema();
         self.validate_collection(&schema, None, &mut c, "Failed to create collection.")?;
-        self.store.create_collection(&c).await.map_err(|e| save_error(e, "Failed to create collection."))?;
+        self.store
+            .create_collection(&c)
+            .await
+            .map_err(|e| save_error(e, "Failed to create collection."))?;
         self.reload_schema().await?;
         Ok(c.to_json(false))
     }
@@ -110,7 +136,10 @@ impl Service {
             if t != old.kind.as_str() {
                 let data = Map::from_iter([(
                     "type".to_string(),
-                    error_entry("validation_collection_type_change", "Collection type cannot be changed."),
+                    error_entry(
+                        "validation_collection_type_change",
+                        "Collection type cannot be changed.",
+                    ),
                 )]);
                 return Err(ServiceError::fields("Failed to update collection.", data));
             }
@@ -120,7 +149,10 @@ impl Service {
         c.ensure_system_fields();
         c.updated = crate::util::now_string();
         self.validate_collection(&schema, Some(&old), &mut c, "Failed to update collection.")?;
-        self.store.update_collection(&old, &c).await.map_err(|e| save_error(e, "Failed to update collection."))?;
+        self.store
+            .update_collection(&old, &c)
+            .await
+            .map_err(|e| save_error(e, "Failed to update collection."))?;
         self.reload_schema().await?;
         Ok(c.to_json(false))
     }
@@ -153,25 +185,43 @@ impl Service {
 
     /// `PUT /api/collections/import`: creates or updates each listed collection (by id, then
     /// name); with `deleteMissing`, deletes non-system collections not listed.
-    pub async fn import_collections(&self, body: Map<String, Value>, info: &RequestInfo) -> Result<()> {
+    pub async fn import_collections(
+        &self,
+        body: Map<String, Value>,
+        info: &RequestInfo,
+    ) -> Result<()> {
         require_superuser(info)?;
         let list = body.get("collections").and_then(Value::as_array).cloned().unwrap_or_default();
         if list.is_empty() {
-            let data = Map::from_iter([("collections".to_string(), error_entry("validation_required", "Cannot be blank."))]);
-            return Err(ServiceError::fields("An error occurred while validating the submitted data.", data));
+            let data = Map::from_iter([(
+                "collections".to_string(),
+                error_entry("validation_required", "Cannot be blank."),
+            )]);
+            return Err(ServiceError::fields(
+                "An error occurred while validating the submitted data.",
+                data,
+            ));
         }
         let fail = |e: ServiceError| {
             let data = Map::from_iter([(
                 "collections".to_string(),
-                error_entry("validation_collections_import_failure", &format!("Failed to import the collections configuration. Raw error: {e}")),
+                error_entry(
+                    "validation_collections_import_failure",
+                    &format!("Failed to import the collections configuration. Raw error: {e}"),
+                ),
             )]);
             ServiceError::fields("An error occurred while validating the submitted data.", data)
         };
         let mut kept = Vec::new();
         for item in &list {
             let Some(obj) = item.as_object() else { return Err(invalid_format()) };
-            let key = obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty())
-                .or_else(|| obj.get("name").and_then(Value::as_str)).unwrap_or_default().to_string();
+            let key = obj
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .or_else(|| obj.get("name").and_then(Value::as_str))
+                .unwrap_or_default()
+                .to_string();
             let exists = self.schema().get(&key).cloned();
             let saved = match exists {
                 Some(_) => self.update_collection(&key, obj.clone(), info).await.map_err(fail)?,
@@ -208,25 +258,41 @@ impl Service {
         message: &str,
     ) -> Result<()> {
         let mut data = Map::new();
-        let name_re = Regex::new(r"^[A-Za-z0-9_]+$").map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let name_re =
+            Regex::new(r"^[A-Za-z0-9_]+$").map_err(|e| ServiceError::Internal(e.to_string()))?;
         if c.name.is_empty() {
             data.insert("name".into(), error_entry("validation_required", "Cannot be blank."));
         } else if !name_re.is_match(&c.name) || c.name.len() > 255 {
-            data.insert("name".into(), error_entry("validation_invalid_name", "Invalid collection name."));
+            data.insert(
+                "name".into(),
+                error_entry("validation_invalid_name", "Invalid collection name."),
+            );
         } else if let Some(other) = schema.get(&c.name) {
             if old.is_none_or(|o| o.id != other.id) {
                 data.insert(
                     "name".into(),
-                    error_entry("validation_collection_name_exists", "Collection name must be unique (case insensitive)."),
+                    error_entry(
+                        "validation_collection_name_exists",
+                        "Collection name must be unique (case insensitive).",
+                    ),
                 );
             }
         }
         if let Some(o) = old {
             if o.system && o.name != c.name {
-                data.insert("name".into(), error_entry("validation_collection_system_name_change", "System collection name cannot be changed."));
+                data.insert(
+                    "name".into(),
+                    error_entry(
+                        "validation_collection_system_name_change",
+                        "System collection name cannot be changed.",
+                    ),
+                );
             }
         } else if schema.by_id(&c.id).is_some() {
-            data.insert("id".into(), error_entry("validation_collection_id_exists", "Collection id must be unique."));
+            data.insert(
+                "id".into(),
+                error_entry("validation_collection_id_exists", "Collection id must be unique."),
+            );
         }
         let mut field_errors = Map::new();
         let mut used_ids: Vec<String> = Vec::new();
@@ -244,35 +310,68 @@ impl Service {
                 f.id = id;
             }
             if used_ids.contains(&f.id) {
-                err.insert("id".into(), error_entry("validation_duplicated_field_id", "Duplicated field id."));
+                err.insert(
+                    "id".into(),
+                    error_entry("validation_duplicated_field_id", "Duplicated field id."),
+                );
             }
             used_ids.push(f.id.clone());
             if f.name.is_empty() {
                 err.insert("name".into(), error_entry("validation_required", "Cannot be blank."));
             } else if !name_re.is_match(&f.name) || f.name.len() > 255 {
-                err.insert("name".into(), error_entry("validation_invalid_name", "Invalid field name."));
+                err.insert(
+                    "name".into(),
+                    error_entry("validation_invalid_name", "Invalid field name."),
+                );
             } else if RESERVED_FIELD_NAMES.contains(&f.name.as_str()) && !f.system {
-                err.insert("name".into(), error_entry("validation_not_in_invalid", "The name is reserved."));
+                err.insert(
+                    "name".into(),
+                    error_entry("validation_not_in_invalid", "The name is reserved."),
+                );
             } else if names.iter().any(|n| n.eq_ignore_ascii_case(&f.name)) {
-                err.insert("name".into(), error_entry("validation_duplicated_field_name", "Duplicated or invalid field name."));
+                err.insert(
+                    "name".into(),
+                    error_entry(
+                        "validation_duplicated_field_name",
+                        "Duplicated or invalid field name.",
+                    ),
+                );
             }
             names.push(f.name.clone());
             if let Some(of) = old.and_then(|o| o.fields.iter().find(|of| of.id == f.id)) {
                 if of.kind.type_name() != f.kind.type_name() {
-                    err.insert("type".into(), error_entry("validation_field_type_change", "Field type cannot be changed."));
+                    err.insert(
+                        "type".into(),
+                        error_entry(
+                            "validation_field_type_change",
+                            "Field type cannot be changed.",
+                        ),
+                    );
                 }
             }
             match &f.kind {
                 FieldKind::Relation { collection_id, .. } => {
                     let own = collection_id == &c.id;
                     if collection_id.is_empty() {
-                        err.insert("collectionId".into(), error_entry("validation_required", "Cannot be blank."));
+                        err.insert(
+                            "collectionId".into(),
+                            error_entry("validation_required", "Cannot be blank."),
+                        );
                     } else if !own && schema.by_id(collection_id).is_none() {
-                        err.insert("collectionId".into(), error_entry("validation_missing_collection", "The related collection doesn't exist."));
+                        err.insert(
+                            "collectionId".into(),
+                            error_entry(
+                                "validation_missing_collection",
+                                "The related collection doesn't exist.",
+                            ),
+                        );
                     }
                 }
                 FieldKind::Select { values, .. } if values.is_empty() => {
-                    err.insert("values".into(), error_entry("validation_required", "Cannot be blank."));
+                    err.insert(
+                        "values".into(),
+                        error_entry("validation_required", "Cannot be blank."),
+                    );
                 }
                 _ => {}
             }
@@ -287,8 +386,12 @@ impl Service {
             return Err(ServiceError::fields(message, data));
         }
         // Rules compile against the schema as it will be after this change.
-        let mut all: Vec<Collection> =
-            schema.all().iter().filter(|x| old.is_none_or(|o| o.id != x.id)).map(|x| (**x).clone()).collect();
+        let mut all: Vec<Collection> = schema
+            .all()
+            .iter()
+            .filter(|x| old.is_none_or(|o| o.id != x.id))
+            .map(|x| (**x).clone())
+            .collect();
         all.push(c.clone());
         let next = Schema::new(all);
         let Some(me) = next.by_id(&c.id).cloned() else {
@@ -307,9 +410,9 @@ impl Service {
         }
         for (key, rule) in rules {
             let Some(r) = rule.filter(|r| !r.trim().is_empty()) else { continue };
-            let res = filter::parse(&r)
-                .map_err(|e| e.to_string())
-                .and_then(|expr| self.store.check_rule(&next, &me, &expr).map_err(|e| e.to_string()));
+            let res = filter::parse(&r).map_err(|e| e.to_string()).and_then(|expr| {
+                self.store.check_rule(&next, &me, &expr).map_err(|e| e.to_string())
+            });
             if let Err(e) = res {
                 data.insert(
                     key.into(),
@@ -341,11 +444,20 @@ fn save_error(e: StoreError, message: &str) -> ServiceError {
     match e {
         StoreError::Index(msg) => ServiceError::fields(
             message,
-            Map::from_iter([("indexes".to_string(), error_entry("validation_invalid_index_expression", &msg))]),
+            Map::from_iter([(
+                "indexes".to_string(),
+                error_entry("validation_invalid_index_expression", &msg),
+            )]),
         ),
         StoreError::Unique(_) => ServiceError::fields(
             message,
-            Map::from_iter([("indexes".to_string(), error_entry("validation_invalid_index_expression", "Existing records violate the unique index."))]),
+            Map::from_iter([(
+                "indexes".to_string(),
+                error_entry(
+                    "validation_invalid_index_expression",
+                    "Existing records violate the unique index.",
+                ),
+            )]),
         ),
         other => other.into(),
     }
@@ -353,9 +465,11 @@ fn save_error(e: StoreError, message: &str) -> ServiceError {
 
 fn cmp_json(a: &Value, b: &Value) -> std::cmp::Ordering {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(std::cmp::Ordering::Equal)
-        }
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .partial_cmp(&y.as_f64().unwrap_or(0.0))
+            .unwrap_or(std::cmp::Ordering::Equal),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         _ => a.as_str().unwrap_or_default().cmp(b.as_str().unwrap_or_default()),
     }

@@ -71,6 +71,7 @@ fn set_expand(rendered: &mut Value, key: &str, v: Value) {
 
 impl Service {
     /// Expands `tree` onto `rendered` (the API form of `rows`, same order).
+    #[allow(clippy::too_many_arguments)] // Recursion state; a struct would only rename it.
     pub(crate) fn expand<'a>(
         &'a self,
         schema: &'a Arc<Schema>,
@@ -87,7 +88,9 @@ impl Service {
             }
             for (key, sub) in &tree.0 {
                 if let Some(field) = coll.field(key) {
-                    let Some(target) = field.relation_target().and_then(|t| schema.by_id(t)).cloned() else {
+                    let Some(target) =
+                        field.relation_target().and_then(|t| schema.by_id(t)).cloned()
+                    else {
                         continue;
                     };
                     ensure_expand(rendered);
@@ -103,11 +106,22 @@ impl Service {
                     if ids.is_empty() {
                         continue;
                     }
-                    let Some(found) = self.fetch_related(schema, &target, RelatedBy::Ids(&ids), info).await? else {
+                    let Some(found) =
+                        self.fetch_related(schema, &target, RelatedBy::Ids(&ids), info).await?
+                    else {
                         continue;
                     };
                     let (rel_rows, mut rel_rendered) = found;
-                    self.expand(schema, &target, &rel_rows, &mut rel_rendered, sub, info, depth + 1).await?;
+                    self.expand(
+                        schema,
+                        &target,
+                        &rel_rows,
+                        &mut rel_rendered,
+                        sub,
+                        info,
+                        depth + 1,
+                    )
+                    .await?;
                     let by_id: HashMap<&str, &Value> = rel_rows
                         .iter()
                         .zip(rel_rendered.iter())
@@ -116,8 +130,10 @@ impl Service {
                     for (r, out) in rows.iter().zip(rendered.iter_mut()) {
                         let rids = ids_of(r.get(key));
                         if field.is_multi() {
-                            let items: Vec<Value> =
-                                rids.iter().filter_map(|id| by_id.get(id.as_str()).map(|v| (*v).clone())).collect();
+                            let items: Vec<Value> = rids
+                                .iter()
+                                .filter_map(|id| by_id.get(id.as_str()).map(|v| (*v).clone()))
+                                .collect();
                             if !items.is_empty() {
                                 set_expand(out, key, Value::Array(items));
                             }
@@ -127,14 +143,26 @@ impl Service {
                     }
                 } else if let Some((target, fname)) = back_relation(schema, coll, key) {
                     ensure_expand(rendered);
-                    let ids: Vec<String> =
-                        rows.iter().filter_map(|r| r.get("id").and_then(Value::as_str)).map(str::to_string).collect();
+                    let ids: Vec<String> = rows
+                        .iter()
+                        .filter_map(|r| r.get("id").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect();
                     let by = RelatedBy::Field { field: &fname, ids: &ids };
                     let Some(found) = self.fetch_related(schema, &target, by, info).await? else {
                         continue;
                     };
                     let (rel_rows, mut rel_rendered) = found;
-                    self.expand(schema, &target, &rel_rows, &mut rel_rendered, sub, info, depth + 1).await?;
+                    self.expand(
+                        schema,
+                        &target,
+                        &rel_rows,
+                        &mut rel_rendered,
+                        sub,
+                        info,
+                        depth + 1,
+                    )
+                    .await?;
                     let mut groups: HashMap<String, Vec<Value>> = HashMap::new();
                     for (r, v) in rel_rows.iter().zip(rel_rendered.iter()) {
                         for owner in ids_of(r.get(&fname)) {
@@ -182,7 +210,11 @@ impl Service {
 }
 
 /// `comments_via_post` → (comments, "post") when `post` is a relation to `coll`.
-fn back_relation(schema: &Schema, coll: &Collection, key: &str) -> Option<(Arc<Collection>, String)> {
+fn back_relation(
+    schema: &Schema,
+    coll: &Collection,
+    key: &str,
+) -> Option<(Arc<Collection>, String)> {
     let mut start = 0;
     while let Some(pos) = key[start..].find("_via_") {
         let at = start + pos;

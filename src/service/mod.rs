@@ -14,7 +14,9 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{json, Map, Value};
 
-use crate::model::collection::{Collection, CollectionType, Schema, SUPERUSERS, SUPERUSERS_ID, USERS_ID};
+use crate::model::collection::{
+    Collection, CollectionType, Schema, SUPERUSERS, SUPERUSERS_ID, USERS_ID,
+};
 use crate::model::value::FieldError;
 use crate::store::{Store, StoreError};
 
@@ -162,7 +164,8 @@ impl Service {
             }
             c.indexes = vec![
                 "CREATE UNIQUE INDEX idx_tokenKey__pb_users_auth_ ON users (tokenKey)".into(),
-                "CREATE UNIQUE INDEX idx_email__pb_users_auth_ ON users (email) WHERE email != ''".into(),
+                "CREATE UNIQUE INDEX idx_email__pb_users_auth_ ON users (email) WHERE email != ''"
+                    .into(),
             ];
             self.store.create_collection(&c).await?;
         }

@@ -15,7 +15,7 @@ use crate::service::auth::{hash_password, verify_password};
 use crate::service::expand::ExpandTree;
 use crate::service::render::{self, FieldsSpec};
 use crate::service::{error_entry, field_error_json, Result, Service, ServiceError};
-use crate::store::{ListQuery, RuleCheck, Row, StoreError};
+use crate::store::{ListQuery, Row, RuleCheck, StoreError};
 
 pub const DEFAULT_PER_PAGE: i64 = 30;
 pub const MAX_PER_PAGE: i64 = 1000;
@@ -73,10 +73,9 @@ impl Access {
 fn parse_int(name: &str, raw: &Option<String>) -> Result<Option<i64>> {
     match raw.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(s) => s
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| ServiceError::bad(format!("Invalid \"{name}\" parameter: {s:?} is not an integer."))),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            ServiceError::bad(format!("Invalid \"{name}\" parameter: {s:?} is not an integer."))
+        }),
     }
 }
 
@@ -102,7 +101,12 @@ fn store_err_to_bad(e: StoreError, what: &str) -> ServiceError {
 
 impl Service {
     /// `GET /api/collections/{c}/records`.
-    pub async fn list_records(&self, coll: &str, p: &ListParams, info: &RequestInfo) -> Result<Value> {
+    pub async fn list_records(
+        &self,
+        coll: &str,
+        p: &ListParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
         let (schema, coll) = self.collection(coll)?;
         let access = access(&coll.rules.list, info);
         if matches!(access, Access::Denied) {
@@ -116,14 +120,18 @@ impl Service {
         let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
             Some(raw) => {
                 guard_client_expr("filter", raw, info)?;
-                Some(filter::parse(raw).map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?)
+                Some(
+                    filter::parse(raw)
+                        .map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?,
+                )
             }
             None => None,
         };
         let sort = match p.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(raw) => {
                 guard_client_expr("sort", raw, info)?;
-                filter::parse_sort(raw).map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?
+                filter::parse_sort(raw)
+                    .map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?
             }
             None => Vec::new(),
         };
@@ -141,7 +149,9 @@ impl Service {
         };
         let (rows, total) =
             self.store.list_records(q).await.map_err(|e| store_err_to_bad(e, "filter or sort"))?;
-        let items = self.present(&schema, &coll, &rows, p.expand.as_deref(), p.fields.as_deref(), info).await?;
+        let items = self
+            .present(&schema, &coll, &rows, p.expand.as_deref(), p.fields.as_deref(), info)
+            .await?;
         let (total_items, total_pages) = match total {
             Some(t) => (t, (t + per_page - 1) / per_page),
             None => (-1, -1),
@@ -153,7 +163,13 @@ impl Service {
     }
 
     /// `GET /api/collections/{c}/records/{id}`.
-    pub async fn view_record(&self, coll: &str, id: &str, p: &ViewParams, info: &RequestInfo) -> Result<Value> {
+    pub async fn view_record(
+        &self,
+        coll: &str,
+        id: &str,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
         let (schema, coll) = self.collection(coll)?;
         let access = access(&coll.rules.view, info);
         if matches!(access, Access::Denied) {
@@ -186,7 +202,9 @@ impl Service {
         let check = access.expr().map(|rule| RuleCheck { schema: &schema, info: &rinfo, rule });
         match self.store.insert_record(&coll, row.clone(), check).await {
             Ok(()) => {}
-            Err(StoreError::RuleFailed) => return Err(ServiceError::bad("Failed to create record.")),
+            Err(StoreError::RuleFailed) => {
+                return Err(ServiceError::bad("Failed to create record."))
+            }
             Err(e) => return Err(write_error(e, "Failed to create record.")),
         }
         self.present_one(&schema, &coll, row, p, info).await
@@ -249,7 +267,9 @@ impl Service {
         info: &RequestInfo,
     ) -> Result<Value> {
         let rows = [row];
-        let mut out = self.present(schema, coll, &rows, p.expand.as_deref(), p.fields.as_deref(), info).await?;
+        let mut out = self
+            .present(schema, coll, &rows, p.expand.as_deref(), p.fields.as_deref(), info)
+            .await?;
         Ok(out.pop().unwrap_or(Value::Null))
     }
 
@@ -340,7 +360,8 @@ impl Service {
         if coll.is_auth() {
             self.check_auth_fields(coll, existing, body, info, &new_password, &mut errors).await;
             if !su && body.contains_key("verified") {
-                let before = existing.and_then(|r| r.get("verified")).cloned().unwrap_or(json!(false));
+                let before =
+                    existing.and_then(|r| r.get("verified")).cloned().unwrap_or(json!(false));
                 if row.get("verified") != Some(&before) {
                     errors.insert(
                         "verified".into(),
@@ -350,7 +371,9 @@ impl Service {
             }
         }
         for f in &coll.fields {
-            if errors.contains_key(&f.name) || matches!(f.kind, FieldKind::Password { .. } | FieldKind::Autodate { .. }) {
+            if errors.contains_key(&f.name)
+                || matches!(f.kind, FieldKind::Password { .. } | FieldKind::Autodate { .. })
+            {
                 continue;
             }
             if f.name == "id" || f.name == "tokenKey" {
@@ -416,7 +439,10 @@ impl Service {
                 json!({"code": "validation_max_text_constraint", "message": "Must be no more than 15 character(s).", "params": {"max": 15}}),
             );
         } else if !given.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-            errors.insert("id".into(), error_entry("validation_invalid_format", "Invalid value format."));
+            errors.insert(
+                "id".into(),
+                error_entry("validation_invalid_format", "Invalid value format."),
+            );
         }
         row.insert("id".into(), Value::String(given.to_string()));
         Ok(())
@@ -435,7 +461,10 @@ impl Service {
         let confirm = body.get("passwordConfirm").and_then(Value::as_str).unwrap_or_default();
         match new_password {
             None if existing.is_none() => {
-                errors.insert("password".into(), error_entry("validation_required", "Cannot be blank."));
+                errors.insert(
+                    "password".into(),
+                    error_entry("validation_required", "Cannot be blank."),
+                );
             }
             None => {}
             Some(p) => {
@@ -447,21 +476,31 @@ impl Service {
                 }
                 if let Some(f) = coll.field("password") {
                     if p.is_empty() {
-                        errors.insert("password".into(), error_entry("validation_required", "Cannot be blank."));
+                        errors.insert(
+                            "password".into(),
+                            error_entry("validation_required", "Cannot be blank."),
+                        );
                     } else if let Err(e) = value::validate(f, &Value::String(p.clone())) {
                         errors.insert("password".into(), field_error_json(&e));
                     }
                 }
                 if let Some(old) = existing {
                     if !info.is_superuser() && !self.can_manage(coll, old, info).await {
-                        let given = body.get("oldPassword").and_then(Value::as_str).unwrap_or_default();
+                        let given =
+                            body.get("oldPassword").and_then(Value::as_str).unwrap_or_default();
                         let hash = old.get("password").and_then(Value::as_str).unwrap_or_default();
                         if given.is_empty() {
-                            errors.insert("oldPassword".into(), error_entry("validation_required", "Cannot be blank."));
+                            errors.insert(
+                                "oldPassword".into(),
+                                error_entry("validation_required", "Cannot be blank."),
+                            );
                         } else if !verify_password(given.to_string(), hash.to_string()).await {
                             errors.insert(
                                 "oldPassword".into(),
-                                error_entry("validation_invalid_old_password", "Missing or invalid old password."),
+                                error_entry(
+                                    "validation_invalid_old_password",
+                                    "Missing or invalid old password.",
+                                ),
                             );
                         }
                     }
@@ -472,7 +511,9 @@ impl Service {
 
     /// Whether the requester passes the auth collection's `manageRule` for `record`.
     async fn can_manage(&self, coll: &Arc<Collection>, record: &Row, info: &RequestInfo) -> bool {
-        let Some(rule) = coll.auth.as_ref().and_then(|a| a.manage_rule.clone()) else { return false };
+        let Some(rule) = coll.auth.as_ref().and_then(|a| a.manage_rule.clone()) else {
+            return false;
+        };
         if info.auth.is_none() {
             return false;
         }
@@ -497,7 +538,9 @@ impl Service {
             }
             let ids: Vec<String> = match row.get(&f.name) {
                 Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                Some(Value::Array(a)) => {
+                    a.iter().filter_map(Value::as_str).map(str::to_string).collect()
+                }
                 _ => continue,
             };
             if ids.is_empty() {
@@ -517,7 +560,10 @@ impl Service {
 }
 
 fn missing_rel() -> Value {
-    error_entry("validation_missing_rel_records", "Failed to find all relation records with the provided ids.")
+    error_entry(
+        "validation_missing_rel_records",
+        "Failed to find all relation records with the provided ids.",
+    )
 }
 
 /// `tags+` → (tags, Append), `+tags` → (tags, Prepend), `tags-` → (tags, Remove).

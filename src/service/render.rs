@@ -31,7 +31,8 @@ pub(crate) fn record(coll: &Collection, row: &Row, viewer: &RequestInfo) -> Valu
         }
         if coll.is_auth() && f.name == "email" && !su {
             let visible = row.get("emailVisibility").and_then(Value::as_bool).unwrap_or(false);
-            let owner = viewer.auth.as_ref().is_some_and(|a| a.collection.id == coll.id && a.id() == id);
+            let owner =
+                viewer.auth.as_ref().is_some_and(|a| a.collection.id == coll.id && a.id() == id);
             if !visible && !owner {
                 continue;
             }
@@ -41,11 +42,16 @@ pub(crate) fn record(coll: &Collection, row: &Row, viewer: &RequestInfo) -> Valu
     Value::Object(out)
 }
 
+/// `:excerpt(max, ellipsis)` of one `fields` item.
+type Excerpt = Option<(usize, bool)>;
+/// A path of a `fields` item with its excerpt.
+type Item<'a> = (&'a [String], Excerpt);
+
 /// A parsed `fields` parameter.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct FieldsSpec {
     /// (dotted path, optional excerpt (max, ellipsis)).
-    items: Vec<(Vec<String>, Option<(usize, bool)>)>,
+    items: Vec<(Vec<String>, Excerpt)>,
 }
 
 impl FieldsSpec {
@@ -72,8 +78,7 @@ impl FieldsSpec {
 
     /// Keeps only the requested keys of a rendered record (recursively into `expand`).
     pub(crate) fn apply(&self, v: &Value) -> Value {
-        let refs: Vec<(&[String], Option<(usize, bool)>)> =
-            self.items.iter().map(|(p, e)| (p.as_slice(), *e)).collect();
+        let refs: Vec<Item<'_>> = self.items.iter().map(|(p, e)| (p.as_slice(), *e)).collect();
         pick(v, &refs)
     }
 }
@@ -104,7 +109,7 @@ fn parse_excerpt(m: &str) -> Option<(usize, bool)> {
     Some((max, ellipsis))
 }
 
-fn pick(v: &Value, items: &[(&[String], Option<(usize, bool)>)]) -> Value {
+fn pick(v: &Value, items: &[Item<'_>]) -> Value {
     let Value::Object(obj) = v else { return v.clone() };
     let mut out = Map::new();
     for (path, excerpt) in items {
@@ -129,7 +134,7 @@ fn pick(v: &Value, items: &[(&[String], Option<(usize, bool)>)]) -> Value {
             continue;
         }
         // Nested path: collect sub-items for this key.
-        let sub: Vec<(&[String], Option<(usize, bool)>)> = items
+        let sub: Vec<Item<'_>> = items
             .iter()
             .filter(|(p, _)| p.first() == Some(head) && p.len() > 1)
             .map(|(p, e)| (&p[1..], *e))
@@ -141,7 +146,7 @@ fn pick(v: &Value, items: &[(&[String], Option<(usize, bool)>)]) -> Value {
                 let Value::Object(rels) = val else { continue };
                 let mut m = Map::new();
                 for (rel, rv) in rels {
-                    let rel_items: Vec<(&[String], Option<(usize, bool)>)> = sub
+                    let rel_items: Vec<Item<'_>> = sub
                         .iter()
                         .filter(|(p, _)| p.first() == Some(rel) && p.len() > 1)
                         .map(|(p, e)| (&p[1..], *e))
@@ -151,7 +156,9 @@ fn pick(v: &Value, items: &[(&[String], Option<(usize, bool)>)]) -> Value {
                         m.insert(rel.clone(), rv.clone());
                     } else if !rel_items.is_empty() {
                         let pv = match rv {
-                            Value::Array(a) => Value::Array(a.iter().map(|x| pick(x, &rel_items)).collect()),
+                            Value::Array(a) => {
+                                Value::Array(a.iter().map(|x| pick(x, &rel_items)).collect())
+                            }
                             other => pick(other, &rel_items),
                         };
                         m.insert(rel.clone(), pv);

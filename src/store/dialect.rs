@@ -37,7 +37,9 @@ impl Dialect for Sqlite {
     fn json_each(&self, json_expr: &str, alias: &str) -> String {
         // NOTE: json_each over a non-array (e.g. '' or invalid JSON) would raise an error;
         // json_valid guards rows whose column holds something else.
-        format!("json_each(CASE WHEN json_valid({json_expr}) THEN {json_expr} ELSE '[]' END) {alias}")
+        format!(
+            "json_each(CASE WHEN json_valid({json_expr}) THEN {json_expr} ELSE '[]' END) {alias}"
+        )
     }
     fn json_each_value(&self, alias: &str) -> String {
         format!("{alias}.value")
@@ -46,7 +48,9 @@ impl Dialect for Sqlite {
         format!("(CASE WHEN json_valid({json_expr}) THEN json_extract({json_expr}, {path}) END)")
     }
     fn json_array_length(&self, json_expr: &str) -> String {
-        format!("(CASE WHEN json_valid({json_expr}) THEN json_array_length({json_expr}) ELSE 0 END)")
+        format!(
+            "(CASE WHEN json_valid({json_expr}) THEN json_array_length({json_expr}) ELSE 0 END)"
+        )
     }
     fn random(&self) -> &'static str {
         "RANDOM()"

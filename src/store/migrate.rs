@@ -6,7 +6,8 @@ use rusqlite::Transaction;
 use crate::store::StoreError;
 
 /// `(file name, SQL)` in apply order. Append-only.
-const SQLITE: &[(&str, &str)] = &[("0001_init.sql", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const SQLITE: &[(&str, &str)] =
+    &[("0001_init.sql", include_str!("../../migrations/sqlite/0001_init.sql"))];
 
 #[cfg(test)]
 pub(crate) fn sqlite_names() -> Vec<&'static str> {

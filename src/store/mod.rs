@@ -94,7 +94,7 @@ impl Store {
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Db(e.to_string()))?;
         let db = sqlite::Db::open(&data_dir.join("data.db"))?;
-        db.write(|conn| migrate::apply_sqlite(conn)).await?;
+        db.write(migrate::apply_sqlite).await?;
         Ok(Store { backend: Backend::Sqlite(db), queries: AtomicU64::new(0) })
     }
 
@@ -124,7 +124,11 @@ impl Store {
         self.db().write(move |conn| sqlite::create_collection(conn, &c)).await
     }
 
-    pub async fn update_collection(&self, old: &Collection, new: &Collection) -> Result<(), StoreError> {
+    pub async fn update_collection(
+        &self,
+        old: &Collection,
+        new: &Collection,
+    ) -> Result<(), StoreError> {
         let (old, new) = (old.clone(), new.clone());
         self.db().write(move |conn| sqlite::update_collection(conn, &old, &new)).await
     }
@@ -140,7 +144,10 @@ impl Store {
     }
 
     /// Lists a page of records plus (optionally) the total count.
-    pub async fn list_records(&self, q: ListQuery<'_>) -> Result<(Vec<Row>, Option<i64>), StoreError> {
+    pub async fn list_records(
+        &self,
+        q: ListQuery<'_>,
+    ) -> Result<(Vec<Row>, Option<i64>), StoreError> {
         let mut c = query::Compiler::new(self.dialect(), q.schema, q.info);
         let mut wheres = Vec::new();
         if let Some(rule) = q.rule {
@@ -159,7 +166,8 @@ impl Store {
             sql.push_str(&order.join(", "));
         }
         sql.push_str(&format!(" LIMIT {} OFFSET {}", q.limit.max(0), q.offset.max(0)));
-        let count_sql = q.count_total.then(|| format!("SELECT COUNT(*) FROM {table} t WHERE {where_sql}"));
+        let count_sql =
+            q.count_total.then(|| format!("SELECT COUNT(*) FROM {table} t WHERE {where_sql}"));
         let params = c.params;
         let coll = q.collection.clone();
         self.queries.fetch_add(1 + u64::from(count_sql.is_some()), Ordering::Relaxed);
@@ -199,7 +207,9 @@ impl Store {
         let coll = coll.clone();
         self.queries.fetch_add(1, Ordering::Relaxed);
         self.db()
-            .read(move |conn| Ok(sqlite::query_rows(conn, &coll, &sql, &params)?.into_iter().next()))
+            .read(move |conn| {
+                Ok(sqlite::query_rows(conn, &coll, &sql, &params)?.into_iter().next())
+            })
             .await
     }
 
@@ -217,13 +227,18 @@ impl Store {
         let where_sql = match by {
             RelatedBy::Ids(ids) => {
                 let p = c.param(Param::Text(Value::from(ids.to_vec()).to_string()));
-                format!("t.\"id\" IN (SELECT {} FROM {})", d.json_each_value("ids"), d.json_each(&p, "ids"))
+                format!(
+                    "t.\"id\" IN (SELECT {} FROM {})",
+                    d.json_each_value("ids"),
+                    d.json_each(&p, "ids")
+                )
             }
             RelatedBy::Field { field, ids } => {
                 let p = c.param(Param::Text(Value::from(ids.to_vec()).to_string()));
                 let col = format!("t.{}", dialect::quote_ident(field));
                 let multi = coll.field(field).is_some_and(|f| f.is_multi());
-                let inner = format!("SELECT {} FROM {}", d.json_each_value("ids"), d.json_each(&p, "ids"));
+                let inner =
+                    format!("SELECT {} FROM {}", d.json_each_value("ids"), d.json_each(&p, "ids"));
                 if multi {
                     format!(
                         "EXISTS (SELECT 1 FROM {} WHERE {} IN ({inner}))",
@@ -267,7 +282,9 @@ impl Store {
         let coll = coll.clone();
         self.queries.fetch_add(1, Ordering::Relaxed);
         self.db()
-            .read(move |conn| Ok(sqlite::query_rows(conn, &coll, &sql, &params)?.into_iter().next()))
+            .read(move |conn| {
+                Ok(sqlite::query_rows(conn, &coll, &sql, &params)?.into_iter().next())
+            })
             .await
     }
 
@@ -315,7 +332,11 @@ impl Store {
     }
 
     /// Which of `ids` exist in `coll`.
-    pub async fn existing_ids(&self, coll: &Arc<Collection>, ids: &[String]) -> Result<Vec<String>, StoreError> {
+    pub async fn existing_ids(
+        &self,
+        coll: &Arc<Collection>,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
         let d = self.dialect();
         let sql = format!(
             "SELECT t.\"id\" FROM {} t WHERE t.\"id\" IN (SELECT {} FROM {})",
@@ -336,7 +357,8 @@ impl Store {
     ) -> Result<Option<(String, Vec<Param>)>, StoreError> {
         let Some(check) = check else { return Ok(None) };
         let mut c = query::Compiler::new(self.dialect(), check.schema, check.info);
-        let idp = c.param(Param::Text(row.get("id").and_then(Value::as_str).unwrap_or_default().into()));
+        let idp =
+            c.param(Param::Text(row.get("id").and_then(Value::as_str).unwrap_or_default().into()));
         let rule = c.rule(coll, "t", check.rule)?;
         let sql = format!(
             "SELECT COUNT(*) FROM {} t WHERE t.\"id\" = {idp} AND {rule}",
@@ -346,7 +368,12 @@ impl Store {
     }
 
     /// Compiles a rule against a schema without running it (validation of collection rules).
-    pub fn check_rule(&self, schema: &Schema, coll: &Arc<Collection>, expr: &Expr) -> Result<(), QueryError> {
+    pub fn check_rule(
+        &self,
+        schema: &Schema,
+        coll: &Arc<Collection>,
+        expr: &Expr,
+    ) -> Result<(), QueryError> {
         let info = RequestInfo::default();
         let mut c = query::Compiler::new(self.dialect(), schema, &info);
         c.rule(coll, "t", expr).map(|_| ())

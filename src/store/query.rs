@@ -149,8 +149,22 @@ pub(crate) struct Compiler<'a> {
 }
 
 const MACROS: &[&str] = &[
-    "@now", "@yesterday", "@tomorrow", "@todayStart", "@todayEnd", "@monthStart", "@monthEnd",
-    "@yearStart", "@yearEnd", "@second", "@minute", "@hour", "@day", "@month", "@weekday", "@year",
+    "@now",
+    "@yesterday",
+    "@tomorrow",
+    "@todayStart",
+    "@todayEnd",
+    "@monthStart",
+    "@monthEnd",
+    "@yearStart",
+    "@yearEnd",
+    "@second",
+    "@minute",
+    "@hour",
+    "@day",
+    "@month",
+    "@weekday",
+    "@year",
 ];
 
 impl<'a> Compiler<'a> {
@@ -194,7 +208,12 @@ impl<'a> Compiler<'a> {
 
     /// Compiles a whole expression; `?` comparisons on the same `@collection` source share one
     /// joined row (PocketBase joins such sources once for the whole expression).
-    fn top(&mut self, coll: &Arc<Collection>, alias: &str, expr: &Expr) -> Result<String, QueryError> {
+    fn top(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        expr: &Expr,
+    ) -> Result<String, QueryError> {
         let saved = std::mem::take(&mut self.shared);
         let inner = self.expr(coll, alias, expr);
         let shared = std::mem::replace(&mut self.shared, saved);
@@ -238,7 +257,10 @@ impl<'a> Compiler<'a> {
                 _ => {
                     let r = self.ident(coll, alias, &item.ident)?;
                     if r.chain.is_some() {
-                        return err(format!("cannot sort by the multi-value path {:?}", item.ident.raw));
+                        return err(format!(
+                            "cannot sort by the multi-value path {:?}",
+                            item.ident.raw
+                        ));
                     }
                     r.sql
                 }
@@ -249,7 +271,12 @@ impl<'a> Compiler<'a> {
         Ok(out)
     }
 
-    fn expr(&mut self, coll: &Arc<Collection>, alias: &str, e: &Expr) -> Result<String, QueryError> {
+    fn expr(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        e: &Expr,
+    ) -> Result<String, QueryError> {
         match e {
             Expr::And(a, b) => {
                 Ok(format!("({} AND {})", self.expr(coll, alias, a)?, self.expr(coll, alias, b)?))
@@ -641,7 +668,8 @@ impl<'a> Compiler<'a> {
                         if field.is_multi() {
                             let je = self.alias("je");
                             chain.add_source(self.dialect.json_each(&col, &je));
-                            let mut on = format!("{a}.\"id\" = {}", self.dialect.json_each_value(&je));
+                            let mut on =
+                                format!("{a}.\"id\" = {}", self.dialect.json_each_value(&je));
                             if let Some(rule) = rule {
                                 on = format!("{on} AND {rule}");
                             }
@@ -703,7 +731,10 @@ impl<'a> Compiler<'a> {
                 coll = target;
                 if last {
                     if id.modifier.is_some() {
-                        return err(format!("modifiers are not supported on back-relations ({:?})", id.raw));
+                        return err(format!(
+                            "modifiers are not supported on back-relations ({:?})",
+                            id.raw
+                        ));
                     }
                     let idf = coll.field("id").cloned();
                     return match idf {
@@ -828,7 +859,11 @@ impl<'a> Compiler<'a> {
     }
 
     /// The list rule of a related collection, applied to a join for non-superusers.
-    fn join_rule(&mut self, target: &Arc<Collection>, alias: &str) -> Result<Option<String>, QueryError> {
+    fn join_rule(
+        &mut self,
+        target: &Arc<Collection>,
+        alias: &str,
+    ) -> Result<Option<String>, QueryError> {
         if !self.join_rules {
             return Ok(None);
         }

@@ -54,8 +54,10 @@ impl IndexDef {
             .captures(sql)
             .ok_or_else(|| StoreError::Index(format!("not a CREATE INDEX statement: {sql}")))?;
         let cap = |i: usize| caps.get(i).map(|m| m.as_str().to_string());
-        let col_re = Regex::new(r#"(?is)^\s*[`"\[]?(\w+)[`"\]]?\s*((?:COLLATE\s+\w+)?\s*(?:ASC|DESC)?)\s*$"#)
-            .map_err(|e| StoreError::Index(e.to_string()))?;
+        let col_re = Regex::new(
+            r#"(?is)^\s*[`"\[]?(\w+)[`"\]]?\s*((?:COLLATE\s+\w+)?\s*(?:ASC|DESC)?)\s*$"#,
+        )
+        .map_err(|e| StoreError::Index(e.to_string()))?;
         let mut columns = Vec::new();
         for part in cap(4).unwrap_or_default().split(',') {
             let cc = col_re
@@ -65,7 +67,10 @@ impl IndexDef {
             if c.field(name).is_none() {
                 return Err(StoreError::Index(format!("unknown column {name:?} in index")));
             }
-            columns.push((name.to_string(), cc.get(2).map(|m| m.as_str().trim()).unwrap_or("").to_string()));
+            columns.push((
+                name.to_string(),
+                cc.get(2).map(|m| m.as_str().trim()).unwrap_or("").to_string(),
+            ));
         }
         let where_clause = cap(5).filter(|w| !w.trim().is_empty());
         if where_clause.as_deref().is_some_and(|w| w.contains(';')) {
@@ -84,7 +89,15 @@ impl IndexDef {
         let cols: Vec<String> = self
             .columns
             .iter()
-            .map(|(n, s)| if s.is_empty() { quote_ident(n) } else { format!("{} {s}", quote_ident(n)) })
+            .map(
+                |(n, s)| {
+                    if s.is_empty() {
+                        quote_ident(n)
+                    } else {
+                        format!("{} {s}", quote_ident(n))
+                    }
+                },
+            )
             .collect();
         let mut sql = format!(
             "CREATE {}INDEX {} ON {} ({})",

@@ -49,7 +49,9 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -82,7 +84,8 @@ impl Db {
     {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = writer.lock().map_err(|_| StoreError::Db("writer lock poisoned".into()))?;
+            let mut conn =
+                writer.lock().map_err(|_| StoreError::Db("writer lock poisoned".into()))?;
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
@@ -107,7 +110,8 @@ impl Db {
         let readers = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = readers.lock().map_err(|_| StoreError::Db("pool lock poisoned".into()))?.pop();
+            let pooled =
+                readers.lock().map_err(|_| StoreError::Db("pool lock poisoned".into()))?.pop();
             let conn = match pooled {
                 Some(c) => c,
                 None => open_conn(&path, true)?,
@@ -154,9 +158,14 @@ pub(crate) fn query_i64(conn: &Connection, sql: &str, params: &[Param]) -> Resul
     Ok(stmt.query_row(params_from_iter(params.iter().map(to_sql)), |r| r.get(0))?)
 }
 
-pub(crate) fn query_strings(conn: &Connection, sql: &str, params: &[Param]) -> Result<Vec<String>, StoreError> {
+pub(crate) fn query_strings(
+    conn: &Connection,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params_from_iter(params.iter().map(to_sql)), |r| r.get::<_, String>(0))?;
+    let rows =
+        stmt.query_map(params_from_iter(params.iter().map(to_sql)), |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -185,10 +194,14 @@ fn decode(kind: &FieldKind, multi: bool, v: ValueRef<'_>) -> Value {
     match kind {
         FieldKind::Number { .. } => match v {
             ValueRef::Integer(i) => Value::from(i),
-            ValueRef::Real(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::from(0)),
-            ValueRef::Text(t) => {
-                std::str::from_utf8(t).ok().and_then(|s| s.parse::<f64>().ok()).map(Value::from).unwrap_or(Value::from(0))
+            ValueRef::Real(f) => {
+                serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::from(0))
             }
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .map(Value::from)
+                .unwrap_or(Value::from(0)),
             _ => Value::from(0),
         },
         FieldKind::Bool => match v {
@@ -197,7 +210,9 @@ fn decode(kind: &FieldKind, multi: bool, v: ValueRef<'_>) -> Value {
             _ => Value::Bool(false),
         },
         FieldKind::Json { .. } | FieldKind::GeoPoint => match v {
-            ValueRef::Text(t) | ValueRef::Blob(t) => serde_json::from_slice(t).unwrap_or(Value::Null),
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                serde_json::from_slice(t).unwrap_or(Value::Null)
+            }
             ValueRef::Integer(i) => Value::from(i),
             ValueRef::Real(f) => Value::from(f),
             ValueRef::Null => Value::Null,
@@ -284,15 +299,26 @@ pub(crate) fn create_collection(tx: &Transaction<'_>, c: &Collection) -> Result<
 
 /// Migrates the table of `old` to the shape of `new` in the caller's transaction: fields are
 /// matched by id, so renamed fields keep their data.
-pub(crate) fn update_collection(tx: &Transaction<'_>, old: &Collection, new: &Collection) -> Result<(), StoreError> {
+pub(crate) fn update_collection(
+    tx: &Transaction<'_>,
+    old: &Collection,
+    new: &Collection,
+) -> Result<(), StoreError> {
     drop_indexes(tx, old)?;
     if old.name != new.name {
-        tx.execute_batch(&format!("ALTER TABLE {} RENAME TO {}", quote_ident(&old.name), quote_ident(&new.name)))?;
+        tx.execute_batch(&format!(
+            "ALTER TABLE {} RENAME TO {}",
+            quote_ident(&old.name),
+            quote_ident(&new.name)
+        ))?;
     }
     let table = quote_ident(&new.name);
     for of in &old.fields {
         if !new.fields.iter().any(|nf| nf.id == of.id) {
-            tx.execute_batch(&format!("ALTER TABLE {table} DROP COLUMN {}", quote_ident(&of.name)))?;
+            tx.execute_batch(&format!(
+                "ALTER TABLE {table} DROP COLUMN {}",
+                quote_ident(&of.name)
+            ))?;
         }
     }
     for nf in &new.fields {
@@ -317,7 +343,10 @@ pub(crate) fn update_collection(tx: &Transaction<'_>, old: &Collection, new: &Co
                 }
             }
             None => {
-                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {}", schema_sql::column_def(nf)))?;
+                tx.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {}",
+                    schema_sql::column_def(nf)
+                ))?;
             }
         }
     }
@@ -376,8 +405,12 @@ pub(crate) fn update_record(
     row: &Row,
     check: Option<&(String, Vec<Param>)>,
 ) -> Result<(), StoreError> {
-    let sets: Vec<String> =
-        coll.fields.iter().enumerate().map(|(i, f)| format!("{} = ?{}", quote_ident(&f.name), i + 1)).collect();
+    let sets: Vec<String> = coll
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{} = ?{}", quote_ident(&f.name), i + 1))
+        .collect();
     let sql = format!(
         "UPDATE {} SET {} WHERE \"id\" = ?{}",
         quote_ident(&coll.name),
@@ -459,7 +492,11 @@ fn delete_rec(
             }
         }
     }
-    let n = execute(tx, &format!("DELETE FROM {} WHERE \"id\" = ?1", quote_ident(&coll.name)), &[Param::Text(id.to_string())])?;
+    let n = execute(
+        tx,
+        &format!("DELETE FROM {} WHERE \"id\" = ?1", quote_ident(&coll.name)),
+        &[Param::Text(id.to_string())],
+    )?;
     if n == 0 && depth == 0 {
         return Err(StoreError::NotFound);
     }

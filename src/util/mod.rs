@@ -44,7 +44,8 @@ pub fn parse_datetime(input: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         return Some(dt.with_timezone(&Utc));
     }
     let no_z = s.strip_suffix('Z').unwrap_or(s);
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+    {
         if let Ok(n) = NaiveDateTime::parse_from_str(no_z, fmt) {
             return Some(Utc.from_utc_datetime(&n));
         }

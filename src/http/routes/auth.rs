@@ -26,6 +26,10 @@ pub async fn with_password(
     Ok(Json(s.svc.auth_with_password(&c, login, &info).await?))
 }
 
-pub async fn refresh(State(s): State<AppState>, Req(info): Req, Path(c): Path<String>) -> Res<Json<Value>> {
+pub async fn refresh(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Path(c): Path<String>,
+) -> Res<Json<Value>> {
     Ok(Json(s.svc.auth_refresh(&c, &info).await?))
 }

@@ -83,17 +83,9 @@ impl<'a> Lexer<'a> {
         self.skip_trivia();
         let start = self.pos;
         let Some(c) = self.char_at(start) else {
-            return Ok(Token {
-                kind: TokenKind::Eof,
-                start,
-                end: start,
-            });
+            return Ok(Token { kind: TokenKind::Eof, start, end: start });
         };
-        let simple = |kind, len: usize| Token {
-            kind,
-            start,
-            end: start + len,
-        };
+        let simple = |kind, len: usize| Token { kind, start, end: start + len };
         let token = match c {
             '(' => simple(TokenKind::LParen, 1),
             ')' => simple(TokenKind::RParen, 1),
@@ -110,18 +102,9 @@ impl<'a> Lexer<'a> {
             }
             _ if is_ident_start(c) => {
                 let (ident, end) = scan_ident(self.src, start)?;
-                Token {
-                    kind: TokenKind::Ident(ident),
-                    start,
-                    end,
-                }
+                Token { kind: TokenKind::Ident(ident), start, end }
             }
-            _ => {
-                return Err(err(
-                    start,
-                    format!("unexpected character {}", quote(&c.to_string())),
-                ))
-            }
+            _ => return Err(err(start, format!("unexpected character {}", quote(&c.to_string())))),
         };
         self.pos = token.end;
         Ok(token)
@@ -147,11 +130,7 @@ impl<'a> Lexer<'a> {
             }
             _ => return Err(err(start, "unexpected \"!\", expected \"!=\" or \"!~\"")),
         };
-        Ok(Token {
-            kind: TokenKind::Op(Op { kind, any }),
-            start,
-            end: at + len,
-        })
+        Ok(Token { kind: TokenKind::Op(Op { kind, any }), start, end: at + len })
     }
 
     /// `-?\d+(\.\d+)?`. Trailing letters, digits, `_` and `.` are swallowed into the same token so
@@ -162,9 +141,7 @@ impl<'a> Lexer<'a> {
         if bytes.get(end) == Some(&b'-') {
             end += 1;
         }
-        while bytes
-            .get(end)
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
+        while bytes.get(end).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
         {
             end += 1;
         }
@@ -179,15 +156,8 @@ impl<'a> Lexer<'a> {
             return Err(err(start, format!("invalid number {}", quote(text))));
         }
         match text.parse::<f64>() {
-            Ok(n) if n.is_finite() => Ok(Token {
-                kind: TokenKind::Number(n),
-                start,
-                end,
-            }),
-            _ => Err(err(
-                start,
-                format!("number {} is out of range", quote(text)),
-            )),
+            Ok(n) if n.is_finite() => Ok(Token { kind: TokenKind::Number(n), start, end }),
+            _ => Err(err(start, format!("number {} is out of range", quote(text)))),
         }
     }
 
@@ -218,20 +188,12 @@ impl<'a> Lexer<'a> {
             let resolved = e;
             out.push(resolved);
         }
-        Ok(Token {
-            kind: TokenKind::Text(out),
-            start,
-            end: at,
-        })
+        Ok(Token { kind: TokenKind::Text(out), start, end: at })
     }
-
 }
 
 fn err(position: usize, message: impl Into<String>) -> ParseError {
-    ParseError {
-        position,
-        message: message.into(),
-    }
+    ParseError { position, message: message.into() }
 }
 
 /// `"text"`, shortened to [`MAX_SNIPPET_CHARS`] chars.
@@ -254,11 +216,7 @@ fn is_ident_continue(b: u8) -> bool {
 /// [`is_ident_start`]) and returns it with the offset just past it.
 pub(super) fn scan_ident(src: &str, start: usize) -> Result<(Ident, usize), ParseError> {
     let bytes = src.as_bytes();
-    if !src
-        .get(start..)
-        .and_then(|rest| rest.chars().next())
-        .is_some_and(is_ident_start)
-    {
+    if !src.get(start..).and_then(|rest| rest.chars().next()).is_some_and(is_ident_start) {
         return Err(err(start, "expected an identifier"));
     }
     let mut end = start + 1;
@@ -274,10 +232,7 @@ pub(super) fn scan_ident(src: &str, start: usize) -> Result<(Ident, usize), Pars
 /// Splits `raw` (found at byte `start`) into segments and the trailing modifier.
 fn build_ident(raw: &str, start: usize) -> Result<Ident, ParseError> {
     let invalid = |offset: usize, what: &str| {
-        err(
-            start + offset,
-            format!("invalid identifier {}: {what}", quote(raw)),
-        )
+        err(start + offset, format!("invalid identifier {}: {what}", quote(raw)))
     };
     let mut segments = Vec::new();
     let mut offset = 0;
@@ -307,9 +262,5 @@ fn build_ident(raw: &str, start: usize) -> Result<Ident, ParseError> {
             *last = name.to_string();
         }
     }
-    Ok(Ident {
-        raw: raw.to_string(),
-        segments,
-        modifier,
-    })
+    Ok(Ident { raw: raw.to_string(), segments, modifier })
 }

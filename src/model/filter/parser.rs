@@ -20,20 +20,14 @@ pub(super) const MAX_DEPTH: usize = 32;
 pub(super) const MAX_SORT_ITEMS: usize = 8;
 
 fn err(position: usize, message: impl Into<String>) -> ParseError {
-    ParseError {
-        position,
-        message: message.into(),
-    }
+    ParseError { position, message: message.into() }
 }
 
 fn check_len(input: &str) -> Result<(), ParseError> {
     if input.len() > MAX_INPUT_LEN {
         return Err(err(
             MAX_INPUT_LEN,
-            format!(
-                "input is too long ({} bytes, max {MAX_INPUT_LEN})",
-                input.len()
-            ),
+            format!("input is too long ({} bytes, max {MAX_INPUT_LEN})", input.len()),
         ));
     }
     Ok(())
@@ -41,12 +35,7 @@ fn check_len(input: &str) -> Result<(), ParseError> {
 
 pub(super) fn parse_filter(input: &str) -> Result<Expr, ParseError> {
     check_len(input)?;
-    let mut parser = Parser {
-        lexer: Lexer::new(input),
-        peeked: None,
-        depth: 0,
-        comparisons: 0,
-    };
+    let mut parser = Parser { lexer: Lexer::new(input), peeked: None, depth: 0, comparisons: 0 };
     let first = parser.peek()?;
     if first.kind == TokenKind::Eof {
         return Err(err(first.start, "empty filter, expected an expression"));
@@ -58,10 +47,7 @@ pub(super) fn parse_filter(input: &str) -> Result<Expr, ParseError> {
         TokenKind::RParen => Err(err(next.start, "unexpected \")\" without a matching \"(\"")),
         _ => Err(err(
             next.start,
-            format!(
-                "unexpected {}, expected \"&&\" or \"||\"",
-                parser.lexer.describe(&next)
-            ),
+            format!("unexpected {}, expected \"&&\" or \"||\"", parser.lexer.describe(&next)),
         )),
     }
 }
@@ -142,10 +128,7 @@ impl Parser<'_> {
             TokenKind::Eof => {
                 return Err(err(
                     close.start,
-                    format!(
-                        "missing closing \")\" for the \"(\" at character {}",
-                        open.start
-                    ),
+                    format!("missing closing \")\" for the \"(\" at character {}", open.start),
                 ))
             }
             _ => {
@@ -179,10 +162,7 @@ impl Parser<'_> {
         let (right, _) = self.parse_operand()?;
         self.comparisons += 1;
         if self.comparisons > MAX_COMPARISONS {
-            return Err(err(
-                start,
-                format!("too many comparisons (max {MAX_COMPARISONS})"),
-            ));
+            return Err(err(start, format!("too many comparisons (max {MAX_COMPARISONS})")));
         }
         Ok(Expr::Cmp { left, op, right })
     }
@@ -207,10 +187,7 @@ impl Parser<'_> {
             _ => {
                 return Err(err(
                     token.start,
-                    format!(
-                        "unexpected {}, expected an operand",
-                        self.lexer.describe(&token)
-                    ),
+                    format!("unexpected {}, expected an operand", self.lexer.describe(&token)),
                 ))
             }
         };
@@ -220,12 +197,7 @@ impl Parser<'_> {
     /// Parses the argument list of `name(...)`; the next token is the `(`.
     fn parse_call(&mut self, start: usize, name: String) -> Result<(Operand, usize), ParseError> {
         let plain = name.bytes().enumerate().all(|(i, b)| {
-            b == b'_'
-                || if i == 0 {
-                    b.is_ascii_alphabetic()
-                } else {
-                    b.is_ascii_alphanumeric()
-                }
+            b == b'_' || if i == 0 { b.is_ascii_alphabetic() } else { b.is_ascii_alphanumeric() }
         });
         if !plain {
             return Err(err(
@@ -289,10 +261,7 @@ pub(super) fn parse_sort(input: &str) -> Result<Vec<SortItem>, ParseError> {
             return Err(err(item_start, "empty sort item, expected a field name"));
         }
         if items.len() == MAX_SORT_ITEMS {
-            return Err(err(
-                item_start,
-                format!("too many sort fields (max {MAX_SORT_ITEMS})"),
-            ));
+            return Err(err(item_start, format!("too many sort fields (max {MAX_SORT_ITEMS})")));
         }
         let (desc, name_start) = match item.as_bytes().first() {
             Some(b'-') => (true, item_start + 1),
@@ -305,10 +274,7 @@ pub(super) fn parse_sort(input: &str) -> Result<Vec<SortItem>, ParseError> {
                 Some(c) if name_start < item_end => quote(&c.to_string()),
                 _ => "end of item".to_string(),
             };
-            return Err(err(
-                name_start,
-                format!("unexpected {found}, expected a field name"),
-            ));
+            return Err(err(name_start, format!("unexpected {found}, expected a field name")));
         }
         let (ident, end) = scan_ident(input, name_start)?;
         if end != item_end {

@@ -67,10 +67,7 @@ fn fails(input: &str) -> ParseError {
 fn fails_with(input: &str, position: usize, needle: &str) {
     let e = fails(input);
     assert_eq!(e.position, position, "{input:?}: wrong position in {e}");
-    assert!(
-        e.message.contains(needle),
-        "{input:?}: {e:?} does not mention {needle:?}"
-    );
+    assert!(e.message.contains(needle), "{input:?}: {e:?} does not mention {needle:?}");
 }
 
 /// The right-hand operand of `f = <operand>`.
@@ -100,10 +97,7 @@ fn sort_fails(input: &str, position: usize, needle: &str) {
         Ok(items) => panic!("{input:?} should fail, got {items:?}"),
         Err(e) => {
             assert_eq!(e.position, position, "{input:?}: wrong position in {e}");
-            assert!(
-                e.message.contains(needle),
-                "{input:?}: {e:?} does not mention {needle:?}"
-            );
+            assert!(e.message.contains(needle), "{input:?}: {e:?} does not mention {needle:?}");
         }
     }
 }
@@ -121,14 +115,8 @@ fn and_binds_tighter_than_or() {
     let a = eq(field("a"), num(1.0));
     let b = eq(field("b"), num(2.0));
     let c = eq(field("c"), num(3.0));
-    assert_eq!(
-        ok("a=1 || b=2 && c=3"),
-        or(a.clone(), and(b.clone(), c.clone()))
-    );
-    assert_eq!(
-        ok("a=1 && b=2 || c=3"),
-        or(and(a.clone(), b.clone()), c.clone())
-    );
+    assert_eq!(ok("a=1 || b=2 && c=3"), or(a.clone(), and(b.clone(), c.clone())));
+    assert_eq!(ok("a=1 && b=2 || c=3"), or(and(a.clone(), b.clone()), c.clone()));
 }
 
 #[test]
@@ -136,14 +124,8 @@ fn chains_are_left_associative() {
     let a = eq(field("a"), num(1.0));
     let b = eq(field("b"), num(2.0));
     let c = eq(field("c"), num(3.0));
-    assert_eq!(
-        ok("a=1 && b=2 && c=3"),
-        and(and(a.clone(), b.clone()), c.clone())
-    );
-    assert_eq!(
-        ok("a=1 || b=2 || c=3"),
-        or(or(a.clone(), b.clone()), c.clone())
-    );
+    assert_eq!(ok("a=1 && b=2 && c=3"), and(and(a.clone(), b.clone()), c.clone()));
+    assert_eq!(ok("a=1 || b=2 || c=3"), or(or(a.clone(), b.clone()), c.clone()));
 }
 
 #[test]
@@ -151,19 +133,10 @@ fn parentheses_group() {
     let a = eq(field("a"), num(1.0));
     let b = eq(field("b"), num(2.0));
     let c = eq(field("c"), num(3.0));
-    assert_eq!(
-        ok("(a=1 || b=2) && c=3"),
-        and(or(a.clone(), b.clone()), c.clone())
-    );
-    assert_eq!(
-        ok("a=1 && (b=2 || c=3)"),
-        and(a.clone(), or(b.clone(), c.clone()))
-    );
+    assert_eq!(ok("(a=1 || b=2) && c=3"), and(or(a.clone(), b.clone()), c.clone()));
+    assert_eq!(ok("a=1 && (b=2 || c=3)"), and(a.clone(), or(b.clone(), c.clone())));
     assert_eq!(ok("((a=1))"), a.clone());
-    assert_eq!(
-        ok("a=1 && (b=2 && c=3)"),
-        and(a.clone(), and(b.clone(), c.clone()))
-    );
+    assert_eq!(ok("a=1 && (b=2 && c=3)"), and(a.clone(), and(b.clone(), c.clone())));
     assert_eq!(ok(" ( ( a = 1 ) ) "), a);
 }
 
@@ -208,18 +181,8 @@ fn whitespace_is_optional() {
     assert_eq!(
         ok("(a='x'||b!=\"y\")&&c?~'%z'"),
         and(
-            or(
-                eq(field("a"), text("x")),
-                cmp(field("b"), op(CmpOp::Neq), text("y"))
-            ),
-            cmp(
-                field("c"),
-                Op {
-                    kind: CmpOp::Like,
-                    any: true
-                },
-                text("%z")
-            )
+            or(eq(field("a"), text("x")), cmp(field("b"), op(CmpOp::Neq), text("y"))),
+            cmp(field("c"), Op { kind: CmpOp::Like, any: true }, text("%z"))
         )
     );
     assert_eq!(ok("\t\r\n a \n=\n 1 \u{a0}"), eq(field("a"), num(1.0)));
@@ -230,15 +193,9 @@ fn comments_are_ignored() {
     assert_eq!(ok("a = 1 // trailing"), eq(field("a"), num(1.0)));
     assert_eq!(
         ok("// leading\na = 1 // why\n&& // more\n b = 'x // not a comment' // end"),
-        and(
-            eq(field("a"), num(1.0)),
-            eq(field("b"), text("x // not a comment"))
-        )
+        and(eq(field("a"), num(1.0)), eq(field("b"), text("x // not a comment")))
     );
-    assert_eq!(
-        ok("a=1//c\n||b=2"),
-        or(eq(field("a"), num(1.0)), eq(field("b"), num(2.0)))
-    );
+    assert_eq!(ok("a=1//c\n||b=2"), or(eq(field("a"), num(1.0)), eq(field("b"), num(2.0))));
     assert_eq!(ok("a=1// ünïcode ✓"), eq(field("a"), num(1.0)));
     fails_with("// only a comment", 17, "empty filter");
     fails_with("a = // 1", 8, "expected an operand");
@@ -256,10 +213,7 @@ fn literals() {
     // Only the exact lowercase words are literals; the resolver handles anything else.
     assert_eq!(operand("NULL"), field("NULL"));
     assert_eq!(operand("nullable"), field("nullable"));
-    assert_eq!(
-        operand("true.x"),
-        Operand::Ident(id("true.x", &["true", "x"], None))
-    );
+    assert_eq!(operand("true.x"), Operand::Ident(id("true.x", &["true", "x"], None)));
 }
 
 #[test]
@@ -296,17 +250,13 @@ fn strings_and_escapes() {
     assert_eq!(string_value("'it\\'s'"), "it's");
     assert_eq!(string_value("'say \"hi\"'"), "say \"hi\"");
     assert_eq!(string_value("\"it's\""), "it's");
-    assert_eq!(string_value(r"'a\\b'"), r"a\b");
-    assert_eq!(string_value(r#"'a\"b'"#), "a\"b");
-    assert_eq!(string_value(r"'a\nb\tc\rd'"), "a\nb\tc\rd");
-    assert_eq!(string_value(r"'a\/b'"), "a/b");
-    assert_eq!(string_value(r"'\b\f'"), "\u{8}\u{c}");
-    assert_eq!(string_value(r"'\u00e9\u00C9'"), "éÉ");
-    assert_eq!(string_value(r"'\u0000'"), "\0");
-    assert_eq!(string_value(r"'\ud83d\ude00'"), "😀");
-    assert_eq!(string_value(r"'\uD83D\uDE00!'"), "😀!");
-    // Unknown escapes keep the escaped char, multibyte ones included.
-    assert_eq!(string_value(r"'\q\%\é'"), "q%é");
+    assert_eq!(string_value(r#""a\"b""#), "a\"b");
+    // PocketBase's scanner: only an escaped quote of the literal's own kind loses its backslash.
+    assert_eq!(string_value(r"'a\\b'"), r"a\\b");
+    assert_eq!(string_value(r#"'a\"b'"#), r#"a\"b"#);
+    assert_eq!(string_value(r"'a\nb'"), r"a\nb");
+    assert_eq!(string_value(r"'C:\new'"), r"C:\new");
+    assert_eq!(string_value(r"'\u00e9'"), r"\u00e9");
     // Raw (unescaped) newlines and unicode are kept as-is.
     assert_eq!(string_value("'line1\nline2 ✓ 日本'"), "line1\nline2 ✓ 日本");
     // `//` inside a string is text, not a comment.
@@ -314,19 +264,11 @@ fn strings_and_escapes() {
 }
 
 #[test]
-fn js_sdk_json_stringify_output() {
-    // JSON.stringify('say "hi" \\ there') === "\"say \\\"hi\\\" \\\\ there\""
-    assert_eq!(
-        ok(r#"title = "say \"hi\" \\ there""#),
-        eq(field("title"), text(r#"say "hi" \ there"#))
-    );
-    // JSON.stringify("tab\tnew\nline é 😀 \u0001")
-    assert_eq!(
-        string_value(r#""tab\tnew\nline é 😀 \u0001""#),
-        "tab\tnew\nline é 😀 \u{1}"
-    );
+fn js_sdk_filter_output() {
     // pb.filter("title = {:t}", { t: "it's" }) === "title = 'it\\'s'"
     assert_eq!(ok(r"title = 'it\'s'"), eq(field("title"), text("it's")));
+    // Objects are JSON.stringify-ed and single-quoted; their backslashes survive untouched.
+    assert_eq!(ok(r#"meta = '{"a":"x\"y"}'"#), eq(field("meta"), text(r#"{"a":"x\"y"}"#)));
 }
 
 #[test]
@@ -336,16 +278,6 @@ fn invalid_strings() {
     fails_with("a = 'abc\\'", 4, "unterminated string");
     fails_with("a = 'abc\\", 4, "unterminated string");
     fails_with("a = '", 4, "unterminated string");
-    fails_with(r"a = 'x\u12'", 6, "4 hex digits");
-    fails_with(r"a = 'x\u12G4'", 6, "4 hex digits");
-    fails_with(r"a = 'x\u", 6, "4 hex digits");
-    fails_with(r"a = 'x\ué000'", 6, "4 hex digits");
-    fails_with(r"a = '\ud800'", 5, "unpaired surrogate");
-    fails_with(r"a = '\ud800x'", 5, "unpaired surrogate");
-    fails_with(r"a = '\ud800\u0041'", 5, "unpaired surrogate");
-    fails_with(r"a = '\ud800\ud800'", 5, "unpaired surrogate");
-    fails_with(r"a = '\udc00'", 5, "unpaired surrogate");
-    fails_with(r"a = '\ud800\u12'", 11, "4 hex digits");
 }
 
 #[test]
@@ -356,10 +288,7 @@ fn identifiers() {
         operand("author.name"),
         Operand::Ident(id("author.name", &["author", "name"], None))
     );
-    assert_eq!(
-        operand("tags:each"),
-        Operand::Ident(id("tags:each", &["tags"], Some("each")))
-    );
+    assert_eq!(operand("tags:each"), Operand::Ident(id("tags:each", &["tags"], Some("each"))));
     assert_eq!(
         operand("tags:length"),
         Operand::Ident(id("tags:length", &["tags"], Some("length")))
@@ -386,23 +315,13 @@ fn identifiers() {
     );
     assert_eq!(
         operand("@collection.posts:p.title"),
-        Operand::Ident(id(
-            "@collection.posts:p.title",
-            &["@collection", "posts:p", "title"],
-            None
-        ))
+        Operand::Ident(id("@collection.posts:p.title", &["@collection", "posts:p", "title"], None))
     );
     assert_eq!(operand("@now"), Operand::Ident(id("@now", &["@now"], None)));
     assert_eq!(operand("#x"), Operand::Ident(id("#x", &["#x"], None)));
-    assert_eq!(
-        operand("a.0.b_c"),
-        Operand::Ident(id("a.0.b_c", &["a", "0", "b_c"], None))
-    );
+    assert_eq!(operand("a.0.b_c"), Operand::Ident(id("a.0.b_c", &["a", "0", "b_c"], None)));
     // Everything after the first `:` of the last segment is the modifier (validated later).
-    assert_eq!(
-        operand("a:b:c"),
-        Operand::Ident(id("a:b:c", &["a"], Some("b:c")))
-    );
+    assert_eq!(operand("a:b:c"), Operand::Ident(id("a:b:c", &["a"], Some("b:c"))));
     // Both sides of a comparison can be identifiers.
     assert_eq!(
         ok("author = @request.auth.id"),
@@ -433,10 +352,7 @@ fn function_calls() {
     assert_eq!(
         ok("strftime('%Y', pub) = '2024'"),
         eq(
-            Operand::Func {
-                name: "strftime".to_string(),
-                args: vec![text("%Y"), field("pub")],
-            },
+            Operand::Func { name: "strftime".to_string(), args: vec![text("%Y"), field("pub")] },
             text("2024")
         )
     );
@@ -451,20 +367,8 @@ fn function_calls() {
             num(25.0)
         )
     );
-    assert_eq!(
-        operand("now()"),
-        Operand::Func {
-            name: "now".to_string(),
-            args: vec![]
-        }
-    );
-    assert_eq!(
-        operand("f ( )"),
-        Operand::Func {
-            name: "f".to_string(),
-            args: vec![]
-        }
-    );
+    assert_eq!(operand("now()"), Operand::Func { name: "now".to_string(), args: vec![] });
+    assert_eq!(operand("f ( )"), Operand::Func { name: "f".to_string(), args: vec![] });
     assert_eq!(
         operand("outer(inner(a.b:lower), 'x', null, true)"),
         Operand::Func {
@@ -483,21 +387,8 @@ fn function_calls() {
     assert_eq!(
         ok("a=f(1)&&g()!=2"),
         and(
-            eq(
-                field("a"),
-                Operand::Func {
-                    name: "f".to_string(),
-                    args: vec![num(1.0)]
-                }
-            ),
-            cmp(
-                Operand::Func {
-                    name: "g".to_string(),
-                    args: vec![]
-                },
-                op(CmpOp::Neq),
-                num(2.0)
-            )
+            eq(field("a"), Operand::Func { name: "f".to_string(), args: vec![num(1.0)] }),
+            cmp(Operand::Func { name: "g".to_string(), args: vec![] }, op(CmpOp::Neq), num(2.0))
         )
     );
 }
@@ -509,18 +400,10 @@ fn invalid_function_calls() {
     fails_with("@f(1) = 1", 0, "invalid function name");
     fails_with("f(1,) = 1", 4, "unexpected \")\", expected an operand");
     fails_with("f(,1) = 1", 2, "unexpected \",\", expected an operand");
-    fails_with(
-        "f(1 2) = 1",
-        4,
-        "expected \",\" or \")\" in the call to \"f\"",
-    );
+    fails_with("f(1 2) = 1", 4, "expected \",\" or \")\" in the call to \"f\"");
     fails_with("f(1", 3, "missing closing \")\" in the call to \"f\"");
     fails_with("f(a = 1) = 1", 4, "expected \",\" or \")\"");
-    fails_with(
-        "f(1) && a = 1",
-        5,
-        "expected a comparison operator after \"f(1)\"",
-    );
+    fails_with("f(1) && a = 1", 5, "expected a comparison operator after \"f(1)\"");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,48 +411,28 @@ fn invalid_function_calls() {
 
 #[test]
 fn bare_operands_are_errors() {
-    fails_with(
-        "true",
-        4,
-        "unexpected end of input, expected a comparison operator after \"true\"",
-    );
+    fails_with("true", 4, "unexpected end of input, expected a comparison operator after \"true\"");
     fails_with("title", 5, "expected a comparison operator after \"title\"");
     fails_with(
         "title && a = 1",
         6,
         "unexpected \"&&\", expected a comparison operator after \"title\"",
     );
-    fails_with(
-        "a = 1 || (b)",
-        11,
-        "expected a comparison operator after \"b\"",
-    );
+    fails_with("a = 1 || (b)", 11, "expected a comparison operator after \"b\"");
     fails_with("'x'", 3, "expected a comparison operator after \"'x'\"");
 }
 
 #[test]
 fn dangling_and_missing_parts() {
-    fails_with(
-        "title = 'a' &&",
-        14,
-        "unexpected end of input, expected an operand",
-    );
+    fails_with("title = 'a' &&", 14, "unexpected end of input, expected an operand");
     fails_with("title = 'a' ||", 14, "expected an operand");
     fails_with("&& a = 1", 0, "unexpected \"&&\", expected an operand");
-    fails_with(
-        "a = 1 && && b = 1",
-        9,
-        "unexpected \"&&\", expected an operand",
-    );
+    fails_with("a = 1 && && b = 1", 9, "unexpected \"&&\", expected an operand");
     fails_with("title =", 7, "unexpected end of input, expected an operand");
     fails_with("title = = 1", 8, "unexpected \"=\", expected an operand");
     fails_with("title == 1", 7, "unexpected \"=\", expected an operand");
     fails_with("= 1", 0, "expected an operand");
-    fails_with(
-        "a = 1 b = 2",
-        6,
-        "unexpected \"b\", expected \"&&\" or \"||\"",
-    );
+    fails_with("a = 1 b = 2", 6, "unexpected \"b\", expected \"&&\" or \"||\"");
     fails_with("a = 1 'x'", 6, "expected \"&&\" or \"||\"");
     fails_with("", 0, "empty filter");
     fails_with("   ", 3, "empty filter");
@@ -579,17 +442,9 @@ fn dangling_and_missing_parts() {
 fn parenthesis_errors() {
     fails_with("()", 1, "unexpected \")\", expected an operand");
     fails_with("a = 1 && ()", 10, "expected an operand");
-    fails_with(
-        "(a = 1",
-        6,
-        "missing closing \")\" for the \"(\" at character 0",
-    );
+    fails_with("(a = 1", 6, "missing closing \")\" for the \"(\" at character 0");
     fails_with("((a = 1)", 8, "missing closing \")\"");
-    fails_with(
-        "(a = 1 b = 2)",
-        7,
-        "unexpected \"b\", expected \"&&\", \"||\" or \")\"",
-    );
+    fails_with("(a = 1 b = 2)", 7, "unexpected \"b\", expected \"&&\", \"||\" or \")\"");
     fails_with("a = 1)", 5, "unexpected \")\" without a matching \"(\"");
     fails_with(")", 0, "expected an operand");
     fails_with("a = (1)", 4, "unexpected \"(\", expected an operand");
@@ -612,31 +467,21 @@ fn unknown_operators() {
 #[test]
 fn leftmost_error_wins() {
     // The parser fails at the bare operand before the lexer reaches the bad string.
-    fails_with(
-        "a && b = 'unterminated",
-        2,
-        "expected a comparison operator",
-    );
+    fails_with("a && b = 'unterminated", 2, "expected a comparison operator");
     fails_with("a = 'ok' && b ^ 'x", 14, "unexpected character \"^\"");
 }
 
 #[test]
 fn error_display_includes_position() {
     let e = fails("title = 'a' &&");
-    assert_eq!(
-        e.to_string(),
-        "unexpected end of input, expected an operand (at character 14)"
-    );
+    assert_eq!(e.to_string(), "unexpected end of input, expected an operand (at character 14)");
 }
 
 #[test]
 fn long_snippets_are_truncated() {
     let long = "x".repeat(100);
     let e = fails(&long);
-    assert!(
-        e.message.contains(&format!("\"{}...\"", "x".repeat(40))),
-        "{e}"
-    );
+    assert!(e.message.contains(&format!("\"{}...\"", "x".repeat(40))), "{e}");
     assert!(e.message.len() < 120, "{e}");
 }
 
@@ -668,13 +513,8 @@ fn nesting_limit() {
     assert!(parse(&calls(32)).is_ok());
     fails_with(&calls(33), 65, "nesting is too deep");
     // Parentheses and calls share the budget.
-    let mixed = format!(
-        "{}{}1{} = 1{}",
-        "(".repeat(16),
-        "f(".repeat(17),
-        ")".repeat(17),
-        ")".repeat(16)
-    );
+    let mixed =
+        format!("{}{}1{} = 1{}", "(".repeat(16), "f(".repeat(17), ")".repeat(17), ")".repeat(16));
     fails_with(&mixed, 16 + 2 * 16 + 1, "nesting is too deep");
     // Very long flat inputs are fine (no recursion per `&&`).
     let flat = vec!["a=1"; 150].join(" && ");
@@ -722,10 +562,7 @@ fn non_ascii_never_panics() {
 // Sort
 
 fn sort_item(raw: &str, segments: &[&str], modifier: Option<&str>, desc: bool) -> SortItem {
-    SortItem {
-        ident: id(raw, segments, modifier),
-        desc,
-    }
+    SortItem { ident: id(raw, segments, modifier), desc }
 }
 
 #[test]
@@ -748,10 +585,7 @@ fn sort_lists() {
         ]
     );
     // `+` arrives as a space when the query string wasn't percent-encoded.
-    assert_eq!(
-        sort_ok(" title"),
-        vec![sort_item("title", &["title"], None, false)]
-    );
+    assert_eq!(sort_ok(" title"), vec![sort_item("title", &["title"], None, false)]);
     assert_eq!(sort_ok("a,b,c,d,e,f,g,h").len(), 8);
 }
 
@@ -870,18 +704,12 @@ fn print_text(s: &str, variant: u8) -> String {
     out.push(quote_char);
     for c in s.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
             c if c == quote_char => {
                 out.push('\\');
                 out.push(c);
             }
-            '\n' if escape_all => out.push_str("\\n"),
-            c if escape_all && !c.is_ascii_alphanumeric() => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
+            // Escaping a non-quote char keeps the backslash in PocketBase, so only quotes are.
+            c if escape_all && c == '\'' && quote_char == '"' => out.push(c),
             c => out.push(c),
         }
     }
@@ -990,11 +818,7 @@ fn arb_ident() -> impl Strategy<Value = Ident> {
                 raw.push(':');
                 raw.push_str(m);
             }
-            Ident {
-                raw,
-                segments,
-                modifier,
-            }
+            Ident { raw, segments, modifier }
         })
         .prop_filter("keywords parse as literals", |ident| {
             !matches!(ident.raw.as_str(), "null" | "true" | "false")
@@ -1017,18 +841,17 @@ fn arb_leaf_operand() -> impl Strategy<Value = Operand> {
         Just(Operand::Null),
         any::<bool>().prop_map(Operand::Bool),
         arb_number().prop_map(Operand::Number),
-        any::<String>().prop_map(Operand::Text),
-        "[ -~]{0,8}".prop_map(Operand::Text),
+        // PocketBase's escaping cannot express a backslash right before the closing quote, so
+        // generated texts avoid backslashes (they are covered by the unit tests instead).
+        any::<String>().prop_map(|s| Operand::Text(s.replace('\\', "/"))),
+        "[ -\\[\\]-~]{0,8}".prop_map(Operand::Text),
         arb_ident().prop_map(Operand::Ident),
     ]
 }
 
 fn arb_operand() -> impl Strategy<Value = Operand> {
     arb_leaf_operand().prop_recursive(3, 12, 4, |inner| {
-        let call = (
-            "[A-Za-z_][A-Za-z0-9_]{0,6}",
-            prop::collection::vec(inner.clone(), 0..4),
-        )
+        let call = ("[A-Za-z_][A-Za-z0-9_]{0,6}", prop::collection::vec(inner.clone(), 0..4))
             .prop_map(|(name, args)| Operand::Func { name, args });
         prop_oneof![2 => inner, 1 => call]
     })

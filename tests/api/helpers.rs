@@ -1,0 +1,231 @@
+//! `spawn_app()` and HTTP helpers shared by the integration tests.
+
+use std::sync::Arc;
+
+use basalt::app::App;
+use basalt::config::Config;
+use basalt::service::Service;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub const SU_EMAIL: &str = "root@example.com";
+pub const SU_PASSWORD: &str = "rootpassword123";
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub url: String,
+    pub svc: Arc<Service>,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts a fresh server (empty data dir, one superuser) on a random loopback port.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config =
+        Config { http: "127.0.0.1:0".parse().expect("addr"), data_dir: dir.path().to_path_buf() };
+    let app = App::build(&config).await.expect("app builds");
+    let addr = app.local_addr().expect("bound");
+    let svc = app.svc.clone();
+    svc.upsert_superuser(SU_EMAIL, SU_PASSWORD, true).await.expect("superuser");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app.run_until(async move {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        url: format!("http://{addr}"),
+        svc,
+        client: reqwest::Client::new(),
+        dir,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    /// Sends a request; returns the status and the JSON body (`Value::Null` when empty).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let bytes = res.bytes().await.expect("body read");
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.send(Method::DELETE, path, token, None).await
+    }
+
+    /// Logs in to an auth collection and returns the token.
+    pub async fn login(&self, collection: &str, identity: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/api/collections/{collection}/auth-with-password"),
+                None,
+                json!({"identity": identity, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login failed: {body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn su_token(&self) -> String {
+        self.login("_superusers", SU_EMAIL, SU_PASSWORD).await
+    }
+
+    /// Creates a collection as superuser, asserting success; returns its JSON.
+    pub async fn create_collection(&self, su: &str, def: Value) -> Value {
+        let (status, body) = self.post("/api/collections", Some(su), def).await;
+        assert_eq!(status, StatusCode::OK, "collection create failed: {body}");
+        body
+    }
+
+    /// Creates a user in `users` and returns (id, token).
+    pub async fn create_user(&self, email: &str, password: &str) -> (String, String) {
+        let (status, body) = self
+            .post(
+                "/api/collections/users/records",
+                None,
+                json!({"email": email, "password": password, "passwordConfirm": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "user create failed: {body}");
+        let id = body["id"].as_str().expect("id").to_string();
+        (id, self.login("users", email, password).await)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Percent-encodes a query-string value (filters, sorts, fields…).
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `items[*][key]` of a list response, as strings, in response order.
+pub fn pluck(list: &Value, key: &str) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list response: {list}"))
+        .iter()
+        .map(|it| match &it[key] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// Like `pluck` but sorted, for order-independent comparisons.
+pub fn pluck_sorted(list: &Value, key: &str) -> Vec<String> {
+    let mut v = pluck(list, key);
+    v.sort();
+    v
+}
+
+impl TestApp {
+    /// Sends raw bytes with extra headers; returns the status and the JSON body (`Null` if not JSON).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let bytes = res.bytes().await.expect("body read");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Creates a record, asserting 200; returns it.
+    pub async fn create_record(&self, token: Option<&str>, collection: &str, body: Value) -> Value {
+        let (status, rec) =
+            self.post(&format!("/api/collections/{collection}/records"), token, body).await;
+        assert_eq!(status, StatusCode::OK, "record create in {collection} failed: {rec}");
+        rec
+    }
+
+    /// Creates a record (asserting 200) and returns its id.
+    pub async fn create_id(&self, token: Option<&str>, collection: &str, body: Value) -> String {
+        self.create_record(token, collection, body).await["id"]
+            .as_str()
+            .expect("record id")
+            .to_string()
+    }
+
+    /// Lists records of a collection with a raw query string (already encoded); asserts 200.
+    pub async fn list(&self, collection: &str, query: &str, token: Option<&str>) -> Value {
+        let (status, body) =
+            self.get(&format!("/api/collections/{collection}/records?{query}"), token).await;
+        assert_eq!(status, StatusCode::OK, "list {collection}?{query} failed: {body}");
+        body
+    }
+
+    /// Creates an auth record in any auth collection (as guest, or with `token`) and logs in.
+    pub async fn create_auth_record(
+        &self,
+        collection: &str,
+        token: Option<&str>,
+        extra: Value,
+        email: &str,
+        password: &str,
+    ) -> (String, String) {
+        let mut body = json!({"email": email, "password": password, "passwordConfirm": password});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let rec = self.create_record(token, collection, body).await;
+        let id = rec["id"].as_str().expect("id").to_string();
+        (id, self.login(collection, email, password).await)
+    }
+}
