@@ -11,7 +11,8 @@ use serde_json::{json, Map, Value};
 use crate::model::collection::Collection;
 use crate::model::filter;
 use crate::model::request::{AuthRecord, RequestInfo};
-use crate::service::{error_entry, render, Result, Service, ServiceError};
+use crate::service::records::ViewParams;
+use crate::service::{error_entry, Result, Service, ServiceError};
 use crate::store::Row;
 
 /// bcrypt cost for new hashes (PocketBase's default).
@@ -137,6 +138,7 @@ impl Service {
         &self,
         coll: &str,
         login: PasswordLogin,
+        p: &ViewParams,
         info: &RequestInfo,
     ) -> Result<Value> {
         let coll = self.auth_collection(coll)?;
@@ -182,18 +184,33 @@ impl Service {
             }
         }
         let failed = || ServiceError::bad("Failed to authenticate.");
-        let row = found.ok_or_else(failed)?;
+        let Some(row) = found else {
+            // Spend the same time as a real check so response times don't reveal which
+            // identities exist.
+            let dummy = self
+                .dummy_hash
+                .get_or_try_init(|| hash_password(crate::util::random_alnum(32)))
+                .await?
+                .clone();
+            verify_password(login.password, dummy).await;
+            return Err(failed());
+        };
         let hash = row.get("password").and_then(Value::as_str).unwrap_or_default().to_string();
         if !verify_password(login.password, hash).await {
             return Err(failed());
         }
         let auth = AuthRecord { collection: coll.clone(), record: row };
         self.check_auth_rule(&auth, info).await?;
-        self.auth_response(auth, info).await
+        self.auth_response(auth, p, info).await
     }
 
     /// `POST /api/collections/{c}/auth-refresh`.
-    pub async fn auth_refresh(&self, coll: &str, info: &RequestInfo) -> Result<Value> {
+    pub async fn auth_refresh(
+        &self,
+        coll: &str,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
         let coll = self.auth_collection(coll)?;
         let Some(auth) = info.auth.clone() else {
             return Err(ServiceError::Unauthorized(
@@ -207,7 +224,7 @@ impl Service {
             )));
         }
         self.check_auth_rule(&auth, info).await?;
-        self.auth_response(auth, info).await
+        self.auth_response(auth, p, info).await
     }
 
     /// `GET /api/collections/{c}/auth-methods`.
@@ -251,11 +268,17 @@ impl Service {
         Ok(())
     }
 
-    async fn auth_response(&self, auth: AuthRecord, info: &RequestInfo) -> Result<Value> {
+    async fn auth_response(
+        &self,
+        auth: AuthRecord,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
         let token = self.issue_token(&auth.collection, &auth.record)?;
         let mut viewer = info.clone();
         viewer.auth = Some(auth.clone());
-        let record = render::record(&auth.collection, &auth.record, &viewer);
+        let schema = self.schema();
+        let record = self.present_one(&schema, &auth.collection, auth.record, p, &viewer).await?;
         Ok(json!({"token": token, "record": record}))
     }
 }

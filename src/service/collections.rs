@@ -15,7 +15,12 @@ use crate::service::records::ListParams;
 use crate::service::{error_entry, Result, Service, ServiceError};
 use crate::store::StoreError;
 
-const RESERVED_FIELD_NAMES: &[&str] = &["expand", "collectionId", "collectionName"];
+const RESERVED_FIELD_NAMES: &[&str] = &["expand", "collectionId", "collectionName", "rowid"];
+/// Names of storage tables and SQL functions a collection may not take.
+const RESERVED_COLLECTION_NAMES: &[&str] =
+    &["_collections", "_params", "_migrations", "json_each", "json_tree", "pragma_table_info"];
+/// More fields than this are refused (SQLite's default column limit is 2000).
+const MAX_FIELDS: usize = 1000;
 
 /// 401 for guests, 403 for non-superusers.
 pub(crate) fn require_superuser(info: &RequestInfo) -> Result<()> {
@@ -267,6 +272,13 @@ impl Service {
                 "name".into(),
                 error_entry("validation_invalid_name", "Invalid collection name."),
             );
+        } else if RESERVED_COLLECTION_NAMES.contains(&c.name.to_lowercase().as_str())
+            || c.name.to_lowercase().starts_with("sqlite_")
+        {
+            data.insert(
+                "name".into(),
+                error_entry("validation_reserved_name", "The name is reserved."),
+            );
         } else if let Some(other) = schema.get(&c.name) {
             if old.is_none_or(|o| o.id != other.id) {
                 data.insert(
@@ -293,6 +305,16 @@ impl Service {
                 "id".into(),
                 error_entry("validation_collection_id_exists", "Collection id must be unique."),
             );
+        }
+        if c.fields.len() > MAX_FIELDS {
+            data.insert(
+                "fields".into(),
+                error_entry(
+                    "validation_too_many_fields",
+                    &format!("At most {MAX_FIELDS} fields are allowed."),
+                ),
+            );
+            return Err(ServiceError::fields(message, data));
         }
         let mut field_errors = Map::new();
         let mut used_ids: Vec<String> = Vec::new();
@@ -323,7 +345,9 @@ impl Service {
                     "name".into(),
                     error_entry("validation_invalid_name", "Invalid field name."),
                 );
-            } else if RESERVED_FIELD_NAMES.contains(&f.name.as_str()) && !f.system {
+            } else if RESERVED_FIELD_NAMES.iter().any(|r| r.eq_ignore_ascii_case(&f.name))
+                && !f.system
+            {
                 err.insert(
                     "name".into(),
                     error_entry("validation_not_in_invalid", "The name is reserved."),

@@ -90,12 +90,18 @@ pub(crate) fn error_entry(code: &str, message: &str) -> Value {
 pub struct Service {
     pub store: Arc<Store>,
     schema: RwLock<Arc<Schema>>,
+    /// A bcrypt hash checked against when a login names an unknown identity (equal timing).
+    dummy_hash: tokio::sync::OnceCell<String>,
 }
 
 impl Service {
     /// Loads the schema and creates the default collections of a fresh data directory.
     pub async fn new(store: Arc<Store>) -> Result<Service> {
-        let svc = Service { store, schema: RwLock::new(Arc::new(Schema::default())) };
+        let svc = Service {
+            store,
+            schema: RwLock::new(Arc::new(Schema::default())),
+            dummy_hash: tokio::sync::OnceCell::new(),
+        };
         svc.reload_schema().await?;
         svc.ensure_default_collections().await?;
         Ok(svc)

@@ -258,7 +258,7 @@ impl Service {
         }
     }
 
-    async fn present_one(
+    pub(crate) async fn present_one(
         &self,
         schema: &Arc<Schema>,
         coll: &Arc<Collection>,
