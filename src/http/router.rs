@@ -3,7 +3,6 @@
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::http::routes::{auth, collections, health, records};
 use crate::http::{admin_ui, middleware, AppState};
@@ -33,8 +32,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .fallback(middleware::not_found);
     api.with_state(state)
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(middleware::MAX_BODY_BYTES))
+        // The limit is enforced where bodies are read, so a 413 still gets the JSON envelope.
+        .layer(DefaultBodyLimit::max(middleware::MAX_BODY_BYTES))
         .layer(middleware::cors())
         .layer(h1)
         .layer(h2)

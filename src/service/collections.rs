@@ -79,8 +79,13 @@ impl Service {
         let end = (start + per_page as usize).min(items.len());
         let skip = matches!(p.skip_total.as_deref(), Some("1" | "true"));
         let (ti, tp) = if skip { (-1, -1) } else { (total, (total + per_page - 1) / per_page) };
+        let mut page_items = items[start..end].to_vec();
+        if let Some(spec) = p.fields.as_deref().and_then(crate::service::render::FieldsSpec::parse)
+        {
+            page_items = page_items.iter().map(|v| spec.apply(v)).collect();
+        }
         Ok(
-            json!({"items": &items[start..end], "page": page, "perPage": per_page, "totalItems": ti, "totalPages": tp}),
+            json!({"items": page_items, "page": page, "perPage": per_page, "totalItems": ti, "totalPages": tp}),
         )
     }
 
@@ -270,7 +275,7 @@ impl Service {
         } else if !name_re.is_match(&c.name) || c.name.len() > 255 {
             data.insert(
                 "name".into(),
-                error_entry("validation_invalid_name", "Invalid collection name."),
+                error_entry("validation_match_invalid", "Must be in a valid format."),
             );
         } else if RESERVED_COLLECTION_NAMES.contains(&c.name.to_lowercase().as_str())
             || c.name.to_lowercase().starts_with("sqlite_")
@@ -321,6 +326,7 @@ impl Service {
         let mut names: Vec<String> = Vec::new();
         for (i, f) in c.fields.iter_mut().enumerate() {
             let mut err = Map::new();
+            let mut type_changed = false;
             if f.id.is_empty() {
                 let base = Field::default_id(f.kind.type_name(), &f.name);
                 let mut id = base.clone();
@@ -343,7 +349,7 @@ impl Service {
             } else if !name_re.is_match(&f.name) || f.name.len() > 255 {
                 err.insert(
                     "name".into(),
-                    error_entry("validation_invalid_name", "Invalid field name."),
+                    error_entry("validation_match_invalid", "Must be in a valid format."),
                 );
             } else if RESERVED_FIELD_NAMES.iter().any(|r| r.eq_ignore_ascii_case(&f.name))
                 && !f.system
@@ -364,13 +370,7 @@ impl Service {
             names.push(f.name.clone());
             if let Some(of) = old.and_then(|o| o.fields.iter().find(|of| of.id == f.id)) {
                 if of.kind.type_name() != f.kind.type_name() {
-                    err.insert(
-                        "type".into(),
-                        error_entry(
-                            "validation_field_type_change",
-                            "Field type cannot be changed.",
-                        ),
-                    );
+                    type_changed = true;
                 }
             }
             match &f.kind {
@@ -385,11 +385,17 @@ impl Service {
                         err.insert(
                             "collectionId".into(),
                             error_entry(
-                                "validation_missing_collection",
-                                "The related collection doesn't exist.",
+                                "validation_field_relation_missing_collection",
+                                "The relation collection doesn't exist.",
                             ),
                         );
                     }
+                }
+                FieldKind::Autodate { on_create: false, on_update: false } => {
+                    err.insert(
+                        "onCreate".into(),
+                        error_entry("validation_required", "Cannot be blank."),
+                    );
                 }
                 FieldKind::Select { values, .. } if values.is_empty() => {
                     err.insert(
@@ -399,7 +405,13 @@ impl Service {
                 }
                 _ => {}
             }
-            if !err.is_empty() {
+            if type_changed {
+                // PocketBase reports this one on the field itself, not on an option.
+                field_errors.insert(
+                    i.to_string(),
+                    error_entry("validation_field_type_change", "Field type cannot be changed."),
+                );
+            } else if !err.is_empty() {
                 field_errors.insert(i.to_string(), Value::Object(err));
             }
         }

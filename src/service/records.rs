@@ -346,6 +346,16 @@ impl Service {
         }
         if creating {
             self.prepare_id(coll, &mut row, body, &mut errors).await?;
+        } else if let Some(given) = body.get("id").and_then(Value::as_str) {
+            if Some(given) != existing.and_then(|r| r.get("id")).and_then(Value::as_str) {
+                errors.insert(
+                    "id".into(),
+                    error_entry(
+                        "validation_pk_change",
+                        "The record primary key cannot be changed.",
+                    ),
+                );
+            }
         }
         for f in &coll.fields {
             if let FieldKind::Text { autogenerate_pattern, .. } = &f.kind {
@@ -359,6 +369,15 @@ impl Service {
         }
         if coll.is_auth() {
             self.check_auth_fields(coll, existing, body, info, &new_password, &mut errors).await;
+            if let (false, Some(old), Some(_)) = (su, existing, body.get("email")) {
+                if row.get("email") != old.get("email") && !self.can_manage(coll, old, info).await {
+                    // Owners change their email through the confirmation flow, not a PATCH.
+                    errors.insert(
+                        "email".into(),
+                        error_entry("validation_values_mismatch", "Values don't match."),
+                    );
+                }
+            }
             if !su && body.contains_key("verified") {
                 let before =
                     existing.and_then(|r| r.get("verified")).cloned().unwrap_or(json!(false));

@@ -21,6 +21,8 @@ pub(crate) trait Dialect: Send + Sync {
     fn strftime(&self, format: &str, value: &str) -> String;
     /// The insertion-order column.
     fn rowid(&self, alias: &str) -> String;
+    /// Great-circle distance in kilometres between two lon/lat points.
+    fn geo_distance(&self, lon1: &str, lat1: &str, lon2: &str, lat2: &str) -> String;
 }
 
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -63,5 +65,9 @@ impl Dialect for Sqlite {
     }
     fn rowid(&self, alias: &str) -> String {
         format!("{alias}.rowid")
+    }
+    fn geo_distance(&self, lon1: &str, lat1: &str, lon2: &str, lat2: &str) -> String {
+        // The bundled SQLite has no math functions; `sqlite.rs` registers this one in Rust.
+        format!("basalt_geo_distance({lon1}, {lat1}, {lon2}, {lat2})")
     }
 }

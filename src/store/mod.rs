@@ -156,6 +156,8 @@ impl Store {
         if let Some(filter) = q.filter {
             wheres.push(c.client_filter(q.collection, "t", filter)?);
         }
+        // The count statement has no ORDER BY: it binds the parameters compiled so far only.
+        let count_params = c.params.clone();
         let order = c.sort(q.collection, "t", q.sort)?;
         let where_sql = if wheres.is_empty() { "1=1".to_string() } else { wheres.join(" AND ") };
         let table = dialect::quote_ident(&q.collection.name);
@@ -175,7 +177,7 @@ impl Store {
             .read(move |conn| {
                 let rows = sqlite::query_rows(conn, &coll, &sql, &params)?;
                 let total = match count_sql {
-                    Some(cs) => Some(sqlite::query_i64(conn, &cs, &params)?),
+                    Some(cs) => Some(sqlite::query_i64(conn, &cs, &count_params)?),
                     None => None,
                 };
                 Ok((rows, total))
@@ -273,7 +275,7 @@ impl Store {
         value: &str,
     ) -> Result<Option<Row>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM {} t WHERE t.{} = ?1 COLLATE NOCASE LIMIT 1",
+            "SELECT {} FROM {} t WHERE t.{} = ?1 LIMIT 1",
             schema_sql::select_list(coll, "t"),
             dialect::quote_ident(&coll.name),
             dialect::quote_ident(field)

@@ -236,7 +236,12 @@ impl<'a> Compiler<'a> {
         alias: &str,
         expr: &Expr,
     ) -> Result<String, QueryError> {
-        self.top(coll, alias, expr)
+        // PocketBase applies related collections' list rules only to client filters and sorts;
+        // an API rule sees related records as they are.
+        let saved = std::mem::replace(&mut self.join_rules, false);
+        let res = self.top(coll, alias, expr);
+        self.join_rules = saved;
+        res
     }
 
     /// Compiles `sort` into ORDER BY terms.
@@ -449,13 +454,7 @@ impl<'a> Compiler<'a> {
                     }
                     parts.push(r.sql);
                 }
-                let (lon1, lat1, lon2, lat2) = (&parts[0], &parts[1], &parts[2], &parts[3]);
-                // Haversine distance in kilometres.
-                let sql = format!(
-                    "(6371 * 2 * asin(sqrt(pow(sin((radians({lat2}) - radians({lat1})) / 2), 2) + \
-                     cos(radians({lat1})) * cos(radians({lat2})) * \
-                     pow(sin((radians({lon2}) - radians({lon1})) / 2), 2))))"
-                );
+                let sql = self.dialect.geo_distance(&parts[0], &parts[1], &parts[2], &parts[3]);
                 Ok(Resolved::scalar(sql, true))
             }
             ("geoDistance", _) => err("geoDistance expects 4 arguments"),
@@ -765,11 +764,10 @@ impl<'a> Compiler<'a> {
             r.kind = Kind::Json;
         }
         if self.client && coll.is_auth() && field.name == "email" {
+            // Like PocketBase: non-superusers match emails only where emailVisibility is on,
+            // their own record included.
             if let Base::Alias(a) = base {
-                let me = self.param(Param::Text(self.info.auth_id().to_string()));
-                r.sql = format!(
-                    "(CASE WHEN {a}.\"emailVisibility\" = 1 OR {a}.\"id\" = {me} THEN {col} END)"
-                );
+                r.sql = format!("(CASE WHEN {a}.\"emailVisibility\" = 1 THEN {col} END)");
                 r.nullable = true;
             }
         }
@@ -868,6 +866,10 @@ impl<'a> Compiler<'a> {
             return Ok(None);
         }
         match target.rules.list.as_deref() {
+            None if self.client => Err(QueryError(format!(
+                "only superusers can filter or sort by fields of the {:?} collection",
+                target.name
+            ))),
             None => Ok(Some("1=0".into())),
             Some(r) if r.trim().is_empty() => Ok(None),
             Some(r) => {

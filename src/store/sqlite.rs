@@ -60,7 +60,35 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
          PRAGMA temp_store = MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(256);
+    register_functions(&conn)?;
     Ok(conn)
+}
+
+/// SQL functions the dialect relies on that the bundled SQLite lacks.
+fn register_functions(conn: &Connection) -> Result<(), StoreError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "basalt_geo_distance",
+        4,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let mut v = [0f64; 4];
+            for (i, slot) in v.iter_mut().enumerate() {
+                *slot = ctx.get::<Option<f64>>(i)?.unwrap_or(0.0);
+            }
+            Ok(haversine_km(v[0], v[1], v[2], v[3]))
+        },
+    )?;
+    Ok(())
+}
+
+/// Great-circle distance in kilometres (mean Earth radius 6371 km).
+fn haversine_km(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    6371.0 * 2.0 * a.sqrt().asin()
 }
 
 impl Db {

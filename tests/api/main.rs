@@ -1,8 +1,18 @@
 //! The one integration test binary: every test starts a real Basalt server on a loopback port 0
 //! with its own temporary data directory and talks HTTP to it.
 
+mod architecture;
+mod auth;
+mod cli;
 mod collections;
+mod collections_admin;
+mod concurrency;
+mod filter_security;
 mod helpers;
+mod query;
+mod query_list;
 mod records;
 mod records_delete;
+mod rules;
+mod seed;
 mod smoke;
