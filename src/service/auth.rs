@@ -37,10 +37,14 @@ fn signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
 }
 
 pub(crate) async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || bcrypt::hash(password, BCRYPT_COST))
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?
-        .map_err(|e| ServiceError::Internal(e.to_string()))
+    // `$2a$` like Go's bcrypt, so a Basalt database can move to PocketBase and back.
+    tokio::task::spawn_blocking(move || {
+        bcrypt::hash_with_result(password, BCRYPT_COST)
+            .map(|h| h.format_for_version(bcrypt::Version::TwoA))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(e.to_string()))?
+    .map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 pub(crate) async fn verify_password(password: String, hash: String) -> bool {
@@ -340,5 +344,23 @@ impl Service {
             .ok_or_else(ServiceError::not_found)?;
         let id = row.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         self.delete_record(&coll.name, &id, &info).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hash written by PocketBase 0.40.6 (`superuser upsert x@y.co pocketbase-pass-1`).
+    const POCKETBASE_HASH: &str = "$2a$10$HYdhmE8Iu/l1U0snSY.jn.f5nmWYQrrf9Da1LLiue6lcBERwqqjza";
+
+    #[tokio::test]
+    async fn verifies_pocketbase_hashes_and_writes_the_same_format() {
+        assert!(verify_password("pocketbase-pass-1".into(), POCKETBASE_HASH.into()).await);
+        assert!(!verify_password("wrong".into(), POCKETBASE_HASH.into()).await);
+        let ours = hash_password("secret-123".into()).await.unwrap();
+        assert!(ours.starts_with("$2a$10$"), "{ours}");
+        assert!(verify_password("secret-123".into(), ours).await);
+        assert!(!verify_password("x".into(), String::new()).await);
     }
 }
