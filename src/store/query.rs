@@ -23,6 +23,7 @@ use crate::store::dialect::{quote_ident, Dialect};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {
     Null,
+    Bool(bool),
     Int(i64),
     Real(f64),
     Text(String),
@@ -32,7 +33,7 @@ impl Param {
     pub(crate) fn from_json(v: &Value) -> Param {
         match v {
             Value::Null => Param::Null,
-            Value::Bool(b) => Param::Int(i64::from(*b)),
+            Value::Bool(b) => Param::Bool(*b),
             Value::Number(n) => match n.as_i64() {
                 Some(i) => Param::Int(i),
                 None => Param::Real(n.as_f64().unwrap_or(0.0)),
@@ -369,6 +370,7 @@ impl<'a> Compiler<'a> {
                     (Some(p), idx) => {
                         let text = match p {
                             Param::Null => String::new(),
+                            Param::Bool(b) => b.to_string(),
                             Param::Int(i) => i.to_string(),
                             Param::Real(f) => f.to_string(),
                             Param::Text(s) => s.clone(),
@@ -401,7 +403,7 @@ impl<'a> Compiler<'a> {
     ) -> Result<Resolved, QueryError> {
         match o {
             Operand::Null => Ok(self.literal(Param::Null)),
-            Operand::Bool(b) => Ok(self.literal(Param::Int(i64::from(*b)))),
+            Operand::Bool(b) => Ok(self.literal(Param::Bool(*b))),
             Operand::Number(n) => Ok(self.literal(number_param(*n))),
             Operand::Text(s) => Ok(self.literal(Param::Text(s.clone()))),
             Operand::Ident(id) => self.ident(coll, alias, id),
@@ -590,7 +592,7 @@ impl<'a> Compiler<'a> {
         };
         match modifier {
             None => Ok(self.literal(Param::from_json(&value))),
-            Some("isset") => Ok(self.literal(Param::Int(i64::from(raw.is_some())))),
+            Some("isset") => Ok(self.literal(Param::Bool(raw.is_some()))),
             Some("length") => {
                 let n = value.as_array().map(Vec::len).unwrap_or(0);
                 Ok(self.literal(Param::Int(n as i64)))

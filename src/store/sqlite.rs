@@ -170,6 +170,7 @@ impl Db {
 fn to_sql(p: &Param) -> SqlValue {
     match p {
         Param::Null => SqlValue::Null,
+        Param::Bool(b) => SqlValue::Integer(i64::from(*b)),
         Param::Int(i) => SqlValue::Integer(*i),
         Param::Real(f) => SqlValue::Real(*f),
         Param::Text(s) => SqlValue::Text(s.clone()),

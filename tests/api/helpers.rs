@@ -24,8 +24,11 @@ pub struct TestApp {
 /// Starts a fresh server (empty data dir, one superuser) on a random loopback port.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config =
-        Config { http: "127.0.0.1:0".parse().expect("addr"), data_dir: dir.path().to_path_buf() };
+    let config = Config {
+        http: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().to_path_buf(),
+        db_url: None,
+    };
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
     let svc = app.svc.clone();
