@@ -23,6 +23,23 @@ pub(crate) trait Dialect: Send + Sync {
     fn rowid(&self, alias: &str) -> String;
     /// Great-circle distance in kilometres between two lon/lat points.
     fn geo_distance(&self, lon1: &str, lat1: &str, lon2: &str, lat2: &str) -> String;
+    /// The value bound for a JSON path into a json field (`a.b.0` as segments).
+    fn json_path(&self, segments: &[String]) -> String;
+    /// The expression as text (a no-op where types are dynamic).
+    fn cast_text(&self, expr: &str) -> String;
+    /// The expression as text with NULL folded to ''.
+    fn text_coalesce(&self, expr: &str) -> String;
+    fn lower(&self, expr: &str) -> String;
+    /// Case-insensitive (ASCII at least) `LIKE` with `\` as the escape character.
+    fn like(&self, text: &str, pattern: &str, negate: bool) -> String;
+    /// A scalar expression as a JSON value comparable with JSON columns and paths.
+    fn json_value(&self, expr: &str) -> String;
+    /// `IS` / `IS NOT`: equality where NULL equals NULL.
+    fn null_safe_eq(&self, left: &str, right: &str, eq: bool) -> String;
+    /// A table-valued function source joined after FROM items it refers to.
+    fn lateral_join(&self, source: &str) -> String;
+    /// Translates a `strftime` format (SQLite's `%Y-%m-%d …`) into the engine's own.
+    fn strftime_format(&self, format: &str) -> String;
 }
 
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -69,5 +86,143 @@ impl Dialect for Sqlite {
     fn geo_distance(&self, lon1: &str, lat1: &str, lon2: &str, lat2: &str) -> String {
         // The bundled SQLite has no math functions; `sqlite.rs` registers this one in Rust.
         format!("basalt_geo_distance({lon1}, {lat1}, {lon2}, {lat2})")
+    }
+    fn json_path(&self, segments: &[String]) -> String {
+        let mut path = String::from("$");
+        for s in segments {
+            match s.parse::<u32>() {
+                Ok(n) => path.push_str(&format!("[{n}]")),
+                Err(_) => path.push_str(&format!(".\"{}\"", s.replace('"', ""))),
+            }
+        }
+        path
+    }
+    fn cast_text(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+    fn text_coalesce(&self, expr: &str) -> String {
+        format!("COALESCE({expr}, '')")
+    }
+    fn lower(&self, expr: &str) -> String {
+        format!("LOWER({expr})")
+    }
+    fn like(&self, text: &str, pattern: &str, negate: bool) -> String {
+        let not = if negate { "NOT " } else { "" };
+        format!("{text} {not}LIKE {pattern} ESCAPE '\\'")
+    }
+    fn json_value(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+    fn null_safe_eq(&self, left: &str, right: &str, eq: bool) -> String {
+        format!("{left} {} {right}", if eq { "IS" } else { "IS NOT" })
+    }
+    fn lateral_join(&self, source: &str) -> String {
+        format!("CROSS JOIN {source}")
+    }
+    fn strftime_format(&self, format: &str) -> String {
+        format.to_string()
+    }
+}
+
+/// PostgreSQL's dialect (values are typed: the compiler lines types up before comparing).
+#[allow(dead_code)] // Constructed by the Postgres backend, which is being merged.
+pub(crate) struct Postgres;
+
+impl Dialect for Postgres {
+    fn placeholder(&self, n: usize) -> String {
+        format!("${n}")
+    }
+    fn json_each(&self, json_expr: &str, alias: &str) -> String {
+        format!(
+            "jsonb_array_elements_text(CASE WHEN jsonb_typeof(({json_expr})::jsonb) = 'array' \
+             THEN ({json_expr})::jsonb ELSE '[]'::jsonb END) AS {alias}(value)"
+        )
+    }
+    fn json_each_value(&self, alias: &str) -> String {
+        format!("{alias}.value")
+    }
+    fn json_extract(&self, json_expr: &str, path: &str) -> String {
+        // JSON null reads as SQL NULL, as SQLite's json_extract does.
+        format!("NULLIF(({json_expr})::jsonb #> ({path})::text[], 'null'::jsonb)")
+    }
+    fn json_array_length(&self, json_expr: &str) -> String {
+        format!(
+            "(CASE WHEN jsonb_typeof(({json_expr})::jsonb) = 'array' \
+             THEN jsonb_array_length(({json_expr})::jsonb) ELSE 0 END)"
+        )
+    }
+    fn random(&self) -> &'static str {
+        "RANDOM()"
+    }
+    fn is_true(&self, cond: &str) -> String {
+        format!("COALESCE(({cond}), FALSE)")
+    }
+    fn strftime(&self, format: &str, value: &str) -> String {
+        format!(
+            "to_char(to_timestamp(NULLIF(substr({value}, 1, 23), ''), 'YYYY-MM-DD HH24:MI:SS.MS'), {format})"
+        )
+    }
+    fn rowid(&self, alias: &str) -> String {
+        format!("{alias}.\"_rowid\"")
+    }
+    fn geo_distance(&self, lon1: &str, lat1: &str, lon2: &str, lat2: &str) -> String {
+        format!(
+            "(6371 * 2 * asin(sqrt(power(sin((radians({lat2}) - radians({lat1})) / 2), 2) + \
+             cos(radians({lat1})) * cos(radians({lat2})) * power(sin((radians({lon2}) - radians({lon1})) / 2), 2))))"
+        )
+    }
+    fn json_path(&self, segments: &[String]) -> String {
+        let parts: Vec<String> =
+            segments.iter().map(|s| format!("\"{}\"", s.replace(['"', '\\'], ""))).collect();
+        format!("{{{}}}", parts.join(","))
+    }
+    fn cast_text(&self, expr: &str) -> String {
+        format!("({expr})::text")
+    }
+    fn text_coalesce(&self, expr: &str) -> String {
+        format!("COALESCE(({expr})::text, '')")
+    }
+    fn lower(&self, expr: &str) -> String {
+        format!("LOWER(({expr})::text)")
+    }
+    fn like(&self, text: &str, pattern: &str, negate: bool) -> String {
+        let not = if negate { "NOT " } else { "" };
+        format!("{text} {not}ILIKE {pattern} ESCAPE '\\'")
+    }
+    fn json_value(&self, expr: &str) -> String {
+        format!("to_jsonb({expr})")
+    }
+    fn null_safe_eq(&self, left: &str, right: &str, eq: bool) -> String {
+        format!("{left} IS {}DISTINCT FROM {right}", if eq { "NOT " } else { "" })
+    }
+    fn lateral_join(&self, source: &str) -> String {
+        format!("CROSS JOIN LATERAL {source}")
+    }
+    fn strftime_format(&self, format: &str) -> String {
+        let mut out = String::new();
+        let mut chars = format.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                // Text outside tokens is quoted so to_char does not read it as a pattern.
+                out.push_str(&format!("\"{c}\""));
+                continue;
+            }
+            out.push_str(match chars.next() {
+                Some('Y') => "YYYY",
+                Some('m') => "MM",
+                Some('d') => "DD",
+                Some('H') => "HH24",
+                Some('M') => "MI",
+                Some('S') => "SS",
+                Some('f') => "SS.MS",
+                Some('j') => "DDD",
+                Some('w') => "D",
+                Some('W') => "WW",
+                Some('s') => "SSSS",
+                Some('%') => "\"%\"",
+                _ => "",
+            });
+        }
+        out
     }
 }

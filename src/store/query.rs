@@ -57,10 +57,16 @@ fn err<T>(msg: impl Into<String>) -> Result<T, QueryError> {
     Err(QueryError(msg.into()))
 }
 
+/// The value type of an operand, so comparisons can line types up (PostgreSQL refuses
+/// `text = bigint`; SQLite would silently apply affinity rules instead).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Plain,
+enum Ty {
+    Text,
+    Number,
+    Bool,
     Json,
+    /// NULL and anything of unknown type.
+    Any,
 }
 
 /// A FROM chain a multi-value operand iterates over.
@@ -82,11 +88,13 @@ impl Chain {
         }
     }
 
-    fn add_source(&mut self, source: String) {
+    /// Adds a table-valued function source; `joined` is how the dialect writes it after other
+    /// FROM items it may refer to (a lateral join).
+    fn add_source(&mut self, source: String, joined: String) {
         if self.froms.is_empty() {
             self.froms.push(source);
         } else {
-            self.froms.push(format!("JOIN {source} ON 1=1"));
+            self.froms.push(joined);
         }
     }
 
@@ -103,7 +111,7 @@ impl Chain {
 #[derive(Debug, Clone)]
 struct Resolved {
     sql: String,
-    kind: Kind,
+    ty: Ty,
     nullable: bool,
     /// The literal value when the operand is a literal or request value.
     lit: Option<Param>,
@@ -115,7 +123,11 @@ struct Resolved {
 
 impl Resolved {
     fn scalar(sql: String, nullable: bool) -> Resolved {
-        Resolved { sql, kind: Kind::Plain, nullable, lit: None, param_idx: None, chain: None }
+        Resolved { sql, ty: Ty::Any, nullable, lit: None, param_idx: None, chain: None }
+    }
+    fn typed(mut self, ty: Ty) -> Resolved {
+        self.ty = ty;
+        self
     }
     fn is_empty_lit(&self) -> bool {
         self.lit.as_ref().is_some_and(Param::is_empty)
@@ -308,7 +320,8 @@ impl<'a> Compiler<'a> {
         for c in [&l.chain, &r.chain].into_iter().flatten() {
             for (i, f) in c.froms.iter().enumerate() {
                 if i == 0 && !chain.froms.is_empty() {
-                    chain.froms.push(format!("JOIN {f} ON 1=1"));
+                    // The second operand's source only refers to the outer row: a plain cross join.
+                    chain.froms.push(format!("CROSS JOIN {f}"));
                 } else {
                     chain.froms.push(f.clone());
                 }
@@ -343,21 +356,37 @@ impl<'a> Compiler<'a> {
     }
 
     fn cmp_sql(&mut self, kind: CmpOp, l: &Resolved, r: &Resolved) -> String {
+        let (l, r) = self.unify(l, r);
+        let d = self.dialect;
+        if l.ty == Ty::Json || r.ty == Ty::Json {
+            let (ls, rs) = (self.json_side(&l), self.json_side(&r));
+            return match kind {
+                CmpOp::Eq => format!("({})", d.null_safe_eq(&ls, &rs, true)),
+                CmpOp::Neq => format!("({})", d.null_safe_eq(&ls, &rs, false)),
+                CmpOp::Gt => format!("{ls} > {rs}"),
+                CmpOp::Gte => format!("{ls} >= {rs}"),
+                CmpOp::Lt => format!("{ls} < {rs}"),
+                CmpOp::Lte => format!("{ls} <= {rs}"),
+                CmpOp::Like | CmpOp::NotLike => self.like_sql(kind, &l, &r),
+            };
+        }
         let (ls, rs) = (&l.sql, &r.sql);
         match kind {
             CmpOp::Eq | CmpOp::Neq => {
                 let eq = kind == CmpOp::Eq;
-                if l.kind == Kind::Json || r.kind == Kind::Json {
-                    let op = if eq { "IS" } else { "IS NOT" };
-                    return format!("({ls} {op} {rs})");
-                }
                 match (l.is_empty_lit(), r.is_empty_lit()) {
                     (true, true) => (if eq { "1=1" } else { "1=0" }).into(),
-                    (false, true) => empty_check(ls, eq),
-                    (true, false) => empty_check(rs, eq),
+                    (false, true) => empty_check(&l, eq),
+                    (true, false) => empty_check(&r, eq),
                     (false, false) => {
                         let op = if eq { "=" } else { "!=" };
-                        format!("{} {op} {}", coalesce(l), coalesce(r))
+                        if needs_text_compare(&l) || needs_text_compare(&r) {
+                            // A possibly-NULL number/bool: compare as text so NULL folds to ''
+                            // (PocketBase's `COALESCE(x, '')`) on every engine.
+                            format!("{} {op} {}", d.text_coalesce(ls), d.text_coalesce(rs))
+                        } else {
+                            format!("{} {op} {}", coalesce(&l), coalesce(&r))
+                        }
                     }
                 }
             }
@@ -365,33 +394,84 @@ impl<'a> Compiler<'a> {
             CmpOp::Gte => format!("{ls} >= {rs}"),
             CmpOp::Lt => format!("{ls} < {rs}"),
             CmpOp::Lte => format!("{ls} <= {rs}"),
-            CmpOp::Like | CmpOp::NotLike => {
-                let pattern = match (&r.lit, r.param_idx) {
-                    (Some(p), idx) => {
-                        let text = match p {
-                            Param::Null => String::new(),
-                            Param::Bool(b) => b.to_string(),
-                            Param::Int(i) => i.to_string(),
-                            Param::Real(f) => f.to_string(),
-                            Param::Text(s) => s.clone(),
-                        };
-                        match idx {
-                            // Rewrite the operand's own parameter so no unused one remains.
-                            Some(i) => {
-                                self.params[i] = Param::Text(like_pattern(&text));
-                                rs.clone()
-                            }
-                            None => self.param(Param::Text(like_pattern(&text))),
-                        }
-                    }
-                    (None, _) => format!("('%' || {rs} || '%')"),
+            CmpOp::Like | CmpOp::NotLike => self.like_sql(kind, &l, &r),
+        }
+    }
+
+    /// `~` / `!~`: SQL LIKE over text, with PocketBase's wrapping and escaping of literals.
+    fn like_sql(&mut self, kind: CmpOp, l: &Resolved, r: &Resolved) -> String {
+        let d = self.dialect;
+        let rs = &r.sql;
+        let pattern = match (&r.lit, r.param_idx) {
+            (Some(p), idx) => {
+                let text = match p {
+                    Param::Null => String::new(),
+                    Param::Bool(b) => b.to_string(),
+                    Param::Int(i) => i.to_string(),
+                    Param::Real(f) => f.to_string(),
+                    Param::Text(s) => s.clone(),
                 };
-                if kind == CmpOp::Like {
-                    format!("{ls} LIKE {pattern} ESCAPE '\\'")
-                } else {
-                    format!("{ls} NOT LIKE {pattern} ESCAPE '\\'")
+                match idx {
+                    // Rewrite the operand's own parameter so no unused one remains.
+                    Some(i) => {
+                        self.params[i] = Param::Text(like_pattern(&text));
+                        d.cast_text(rs)
+                    }
+                    None => self.param(Param::Text(like_pattern(&text))),
                 }
             }
+            (None, _) => format!("('%' || {} || '%')", d.cast_text(rs)),
+        };
+        d.like(&d.cast_text(&l.sql), &pattern, kind == CmpOp::NotLike)
+    }
+
+    /// Lines the two operand types up: a literal takes the type of the other side when it
+    /// converts cleanly; otherwise two different concrete types compare as text.
+    fn unify(&mut self, l: &Resolved, r: &Resolved) -> (Resolved, Resolved) {
+        let (mut l, mut r) = (l.clone(), r.clone());
+        self.coerce_literal(&mut r, l.ty);
+        self.coerce_literal(&mut l, r.ty);
+        let concrete = |t: Ty| matches!(t, Ty::Text | Ty::Number | Ty::Bool);
+        if concrete(l.ty) && concrete(r.ty) && l.ty != r.ty {
+            for x in [&mut l, &mut r] {
+                x.sql = self.dialect.cast_text(&x.sql);
+                x.ty = Ty::Text;
+            }
+        }
+        (l, r)
+    }
+
+    fn coerce_literal(&mut self, x: &mut Resolved, target: Ty) {
+        let (Some(p), Some(i)) = (&x.lit, x.param_idx) else { return };
+        if x.ty == target {
+            return;
+        }
+        let converted = match (target, p) {
+            (Ty::Number, Param::Text(s)) => s.trim().parse::<f64>().ok().map(number_param),
+            (Ty::Number, Param::Bool(b)) => Some(Param::Int(i64::from(*b))),
+            (Ty::Bool, Param::Int(n)) => Some(Param::Bool(*n != 0)),
+            (Ty::Bool, Param::Real(f)) => Some(Param::Bool(*f != 0.0)),
+            (Ty::Text, Param::Int(n)) => Some(Param::Text(n.to_string())),
+            (Ty::Text, Param::Real(f)) => Some(Param::Text(f.to_string())),
+            (Ty::Text, Param::Bool(b)) => Some(Param::Text(if *b { "1" } else { "0" }.into())),
+            _ => None,
+        };
+        if let Some(np) = converted {
+            self.params[i] = np.clone();
+            x.lit = Some(np);
+            x.ty = target;
+        }
+    }
+
+    /// An operand as a JSON value, for comparisons with JSON columns and paths.
+    fn json_side(&self, x: &Resolved) -> String {
+        if x.ty == Ty::Json {
+            return x.sql.clone();
+        }
+        match &x.lit {
+            Some(Param::Null) => "NULL".into(),
+            Some(Param::Text(t)) if t.is_empty() => self.dialect.json_value("CAST('' AS TEXT)"),
+            _ => self.dialect.json_value(&x.sql),
         }
     }
 
@@ -419,9 +499,15 @@ impl<'a> Compiler<'a> {
             Param::Text(t) if t.is_empty() => ("''".to_string(), None),
             other => (self.param(other.clone()), Some(self.params.len() - 1)),
         };
+        let ty = match &p {
+            Param::Null => Ty::Any,
+            Param::Bool(_) => Ty::Bool,
+            Param::Int(_) | Param::Real(_) => Ty::Number,
+            Param::Text(_) => Ty::Text,
+        };
         Resolved {
             sql,
-            kind: Kind::Plain,
+            ty,
             nullable: matches!(p, Param::Null),
             lit: Some(p),
             param_idx,
@@ -437,13 +523,14 @@ impl<'a> Compiler<'a> {
         args: &[Operand],
     ) -> Result<Resolved, QueryError> {
         match (name, args) {
-            ("strftime", [fmt @ Operand::Text(_), value]) => {
-                let f = self.operand(coll, alias, fmt)?;
+            ("strftime", [Operand::Text(fmt), value]) => {
+                let f = self.param(Param::Text(self.dialect.strftime_format(fmt)));
                 let mut v = self.operand(coll, alias, value)?;
-                v.sql = self.dialect.strftime(&f.sql, &v.sql);
+                v.sql = self.dialect.strftime(&f, &self.dialect.cast_text(&v.sql));
                 v.lit = None;
+                v.param_idx = None;
                 v.nullable = true;
-                v.kind = Kind::Plain;
+                v.ty = Ty::Text;
                 Ok(v)
             }
             ("strftime", _) => err("strftime expects a format text and a value"),
@@ -457,7 +544,7 @@ impl<'a> Compiler<'a> {
                     parts.push(r.sql);
                 }
                 let sql = self.dialect.geo_distance(&parts[0], &parts[1], &parts[2], &parts[3]);
-                Ok(Resolved::scalar(sql, true))
+                Ok(Resolved::scalar(sql, true).typed(Ty::Number))
             }
             ("geoDistance", _) => err("geoDistance expects 4 arguments"),
             _ => err(format!("unknown function {name:?}")),
@@ -565,8 +652,10 @@ impl<'a> Compiler<'a> {
                 let p = src.get(key).map(Param::from_json).unwrap_or(Param::Null);
                 let mut r = self.literal(p);
                 if id.modifier.as_deref() == Some("lower") {
-                    r.sql = format!("LOWER({})", r.sql);
+                    r.sql = self.dialect.lower(&r.sql);
                     r.lit = None;
+                    r.param_idx = None;
+                    r.ty = Ty::Text;
                 } else if id.modifier.is_some() {
                     return err(format!("unsupported modifier in {:?}", id.raw));
                 }
@@ -599,7 +688,7 @@ impl<'a> Compiler<'a> {
             }
             Some("lower") => {
                 let p = self.literal(Param::from_json(&value));
-                Ok(Resolved::scalar(format!("LOWER({})", p.sql), true))
+                Ok(Resolved::scalar(self.dialect.lower(&p.sql), true).typed(Ty::Text))
             }
             Some("each") => {
                 let arr = match value {
@@ -610,11 +699,12 @@ impl<'a> Compiler<'a> {
                 let p = self.param(Param::Text(arr.to_string()));
                 let a = self.alias("je");
                 let mut chain = Chain { multi: true, ..Chain::default() };
-                chain.add_source(self.dialect.json_each(&p, &a));
+                let (src, joined) = self.source(&p, &a);
+                chain.add_source(src, joined);
                 let sql = self.dialect.json_each_value(&a);
                 Ok(Resolved {
                     sql,
-                    kind: Kind::Plain,
+                    ty: Ty::Text,
                     nullable: true,
                     lit: None,
                     param_idx: None,
@@ -626,12 +716,14 @@ impl<'a> Compiler<'a> {
                     return err(format!("unknown field {key:?} for :changed"));
                 };
                 if raw.is_none() {
-                    return Ok(self.literal(Param::Int(0)));
+                    return Ok(self.literal(Param::Bool(false)));
                 }
                 let p = self.literal(Param::from_json(&value));
                 let col = format!("{alias}.{}", quote_ident(&f.name));
-                let cond = format!("NOT (COALESCE({col}, '') = COALESCE({}, ''))", p.sql);
-                Ok(Resolved::scalar(format!("(CASE WHEN {cond} THEN 1 ELSE 0 END)"), false))
+                let d = self.dialect;
+                let cond =
+                    format!("(NOT ({} = {}))", d.text_coalesce(&col), d.text_coalesce(&p.sql));
+                Ok(Resolved::scalar(cond, false).typed(Ty::Bool))
             }
             Some(m) => err(format!("unknown modifier {m:?}")),
         }
@@ -668,7 +760,8 @@ impl<'a> Compiler<'a> {
                         let rule = self.join_rule(&target, &a)?;
                         if field.is_multi() {
                             let je = self.alias("je");
-                            chain.add_source(self.dialect.json_each(&col, &je));
+                            let (src, joined) = self.source(&col, &je);
+                            chain.add_source(src, joined);
                             let mut on =
                                 format!("{a}.\"id\" = {}", self.dialect.json_each_value(&je));
                             if let Some(rule) = rule {
@@ -688,18 +781,11 @@ impl<'a> Compiler<'a> {
                     }
                     FieldKind::Json { .. } | FieldKind::GeoPoint => {
                         let col = self.column(&base, &field.name);
-                        let path: String = segs[i + 1..]
-                            .iter()
-                            .map(|s| match s.parse::<u32>() {
-                                Ok(n) => format!("[{n}]"),
-                                Err(_) => format!(".\"{}\"", s.replace('"', "")),
-                            })
-                            .collect();
-                        let p = self.param(Param::Text(format!("${path}")));
+                        let p = self.param(Param::Text(self.dialect.json_path(&segs[i + 1..])));
                         let sql = self.dialect.json_extract(&col, &p);
                         let r = Resolved {
                             sql,
-                            kind: Kind::Json,
+                            ty: Ty::Json,
                             nullable: true,
                             lit: None,
                             param_idx: None,
@@ -758,54 +844,54 @@ impl<'a> Compiler<'a> {
         id: &Ident,
         mut chain: Chain,
     ) -> Result<Resolved, QueryError> {
-        let col = self.column(base, &field.name);
+        let ty = field_ty(field);
         let in_chain = !chain.froms.is_empty();
-        let values = matches!(base, Base::Values(_));
-        let mut r = Resolved::scalar(col.clone(), in_chain || values);
-        if matches!(field.kind, FieldKind::Json { .. } | FieldKind::GeoPoint) {
-            r.kind = Kind::Json;
+        if let (Base::Values(row), None, false) = (base, id.modifier.as_deref(), in_chain) {
+            // A value held in memory (the auth record) is a literal of the field's type.
+            let v = row.get(&field.name).cloned().unwrap_or(Value::Null);
+            let mut r = self.literal(Param::from_json(&v));
+            if !r.is_empty_lit() {
+                r.ty = ty;
+            }
+            return Ok(r);
         }
+        let col = self.column(base, &field.name);
+        let values = matches!(base, Base::Values(_));
+        let mut r = Resolved::scalar(col.clone(), in_chain || values).typed(ty);
         if self.client && coll.is_auth() && field.name == "email" {
             // Like PocketBase: non-superusers match emails only where emailVisibility is on,
             // their own record included.
             if let Base::Alias(a) = base {
-                r.sql = format!("(CASE WHEN {a}.\"emailVisibility\" = 1 THEN {col} END)");
+                r.sql = format!("(CASE WHEN {a}.\"emailVisibility\" = TRUE THEN {col} END)");
                 r.nullable = true;
             }
         }
         match id.modifier.as_deref() {
             None => {}
-            Some("lower") => r.sql = format!("LOWER({})", r.sql),
+            Some("lower") => {
+                r.sql = self.dialect.lower(&r.sql);
+                r.ty = Ty::Text;
+            }
             Some("length") => {
                 if !field.is_multi() {
                     return err(format!(":length needs a multi-value field ({:?})", id.raw));
                 }
                 r.sql = self.dialect.json_array_length(&col);
-                r.kind = Kind::Plain;
+                r.ty = Ty::Number;
             }
             Some("each") => {
                 if !field.is_multi() {
                     return err(format!(":each needs a multi-value field ({:?})", id.raw));
                 }
                 let je = self.alias("je");
-                chain.add_source(self.dialect.json_each(&col, &je));
+                let (src, joined) = self.source(&col, &je);
+                chain.add_source(src, joined);
                 chain.multi = true;
                 r.sql = self.dialect.json_each_value(&je);
                 r.nullable = true;
+                r.ty = Ty::Text;
             }
             Some(m) => return err(format!("modifier {m:?} is not allowed in {:?}", id.raw)),
-        }
-        if values {
-            // Bound values: literal semantics (an empty auth field is an empty literal).
-            if let Base::Values(row) = base {
-                if id.modifier.is_none() && !in_chain {
-                    let v = row.get(&field.name).cloned().unwrap_or(Value::Null);
-                    let p = Param::from_json(&v);
-                    if p.is_empty() {
-                        r.lit = Some(p);
-                    }
-                }
-            }
         }
         Ok(self.finish(chain, r))
     }
@@ -829,6 +915,13 @@ impl<'a> Compiler<'a> {
         );
         r.nullable = true;
         r
+    }
+
+    /// A JSON-array source over `expr` named `alias`, and how to join it after other FROM items.
+    fn source(&self, expr: &str, alias: &str) -> (String, String) {
+        let src = self.dialect.json_each(expr, alias);
+        let joined = self.dialect.lateral_join(&src);
+        (src, joined)
     }
 
     fn column(&mut self, base: &Base<'_>, name: &str) -> String {
@@ -892,6 +985,22 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// The type a field's column holds (multi-value fields hold JSON arrays).
+fn field_ty(f: &Field) -> Ty {
+    match &f.kind {
+        FieldKind::Number { .. } => Ty::Number,
+        FieldKind::Bool => Ty::Bool,
+        FieldKind::Json { .. } | FieldKind::GeoPoint => Ty::Json,
+        _ if f.is_multi() => Ty::Json,
+        _ => Ty::Text,
+    }
+}
+
+/// A possibly-NULL number or bool cannot fold NULL into '' without becoming text.
+fn needs_text_compare(r: &Resolved) -> bool {
+    r.nullable && r.lit.is_none() && matches!(r.ty, Ty::Number | Ty::Bool)
+}
+
 fn coalesce(r: &Resolved) -> String {
     if r.nullable && r.lit.is_none() {
         format!("COALESCE({}, '')", r.sql)
@@ -900,7 +1009,12 @@ fn coalesce(r: &Resolved) -> String {
     }
 }
 
-fn empty_check(sql: &str, eq: bool) -> String {
+fn empty_check(r: &Resolved, eq: bool) -> String {
+    let sql = &r.sql;
+    if matches!(r.ty, Ty::Number | Ty::Bool) {
+        // A number or bool is never '': only NULL (an empty relation path) is empty.
+        return if eq { format!("({sql} IS NULL)") } else { format!("({sql} IS NOT NULL)") };
+    }
     if eq {
         format!("({sql} = '' OR {sql} IS NULL)")
     } else {
