@@ -19,15 +19,70 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Declared last: dropped after the server, so its database goes once nothing uses it.
+    _db: Option<TestDb>,
 }
 
-/// Starts a fresh server (empty data dir, one superuser) on a random loopback port.
+/// The PostgreSQL server the suite runs against, if any: `BASALT_TEST_POSTGRES`
+/// (e.g. `postgres://postgres@127.0.0.1:5432`). Unset: every test uses a fresh SQLite file.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("BASALT_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
+}
+
+/// A database created for one test and dropped when the test ends (also when it fails).
+pub struct TestDb {
+    server: String,
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn create(server: &str) -> TestDb {
+        use sqlx::Connection;
+        let name = format!("basalt_t_{}", basalt::util::new_record_id());
+        let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .expect("PostgreSQL at BASALT_TEST_POSTGRES is reachable");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create db");
+        TestDb { server: server.to_string(), name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop runs outside async code: use a short-lived runtime on its own thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await
+                {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(&sql).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Starts a fresh server (empty data dir or database, one superuser) on a random loopback port.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
+    let db = match postgres_server() {
+        Some(server) => Some(TestDb::create(&server).await),
+        None => None,
+    };
     let config = Config {
         http: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().to_path_buf(),
-        db_url: None,
+        db_url: db.as_ref().map(TestDb::url),
     };
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
@@ -48,6 +103,7 @@ pub async fn spawn_app() -> TestApp {
         dir,
         stop: Some(tx),
         task: Some(task),
+        _db: db,
     }
 }
 

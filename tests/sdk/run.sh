@@ -8,7 +8,7 @@
 #   BINARY serve --http 127.0.0.1:PORT --dir DIR
 # One server is started for the whole suite (each test file uses its own
 # uniquely named collections); it is stopped and its data dir removed on exit.
-# Environment knobs: SDK_TEST_CONCURRENCY (files run in parallel, default 2),
+# Environment knobs: SDK_SERVER_ARGS (extra server flags), SDK_TEST_CONCURRENCY (files run in parallel, default 2),
 # SDK_READY_TIMEOUT_MS (default 30000), SDK_TEST_TIMEOUT_MS (per test, default 60000).
 set -euo pipefail
 
@@ -71,13 +71,15 @@ export BASALT_SU_EMAIL="su_$(node -e 'console.log(require("crypto").randomBytes(
 export BASALT_SU_PASSWORD="su-password-1234567"
 
 DATA="$TMP/data"
-"$BIN" superuser upsert "$BASALT_SU_EMAIL" "$BASALT_SU_PASSWORD" --dir "$DATA" >"$TMP/upsert.log" 2>&1 || {
+# SDK_SERVER_ARGS: extra flags for both commands, e.g. "--db postgres://…" for Basalt on Postgres.
+read -r -a EXTRA_ARGS <<< "${SDK_SERVER_ARGS:-}"
+"$BIN" superuser upsert "$BASALT_SU_EMAIL" "$BASALT_SU_PASSWORD" --dir "$DATA" "${EXTRA_ARGS[@]}" >"$TMP/upsert.log" 2>&1 || {
   echo "run.sh: 'superuser upsert' failed:" >&2
   cat "$TMP/upsert.log" >&2
   exit 1
 }
 
-"$BIN" serve --http "127.0.0.1:${PORT}" --dir "$DATA" >"$TMP/server.log" 2>&1 &
+"$BIN" serve --http "127.0.0.1:${PORT}" --dir "$DATA" "${EXTRA_ARGS[@]}" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
 # Readiness poll: GET /api/health must answer 200; give up if the server exits.
