@@ -16,6 +16,7 @@ pub struct ApiError {
 }
 
 pub const GENERIC_400: &str = "Something went wrong while processing your request.";
+pub const UNAVAILABLE_503: &str = "The database is unavailable, try again later.";
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
@@ -43,6 +44,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Internal(cause) => {
                 tracing::error!(error = %cause, "request failed");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, GENERIC_400)
+            }
+            ServiceError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "database unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_503)
             }
         }
     }
