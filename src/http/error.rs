@@ -60,3 +60,16 @@ impl IntoResponse for ApiError {
         (self.status, Json(body)).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_database_is_a_generic_503() {
+        let e = ApiError::from(ServiceError::Unavailable("connection refused: secret".into()));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.message, "The database is unavailable, try again later.");
+        assert!(e.data.is_empty());
+    }
+}

@@ -1,8 +1,11 @@
 //! System migrations: the SQL files of `migrations/<engine>/`, embedded in the binary and applied
 //! in name order, each once, recorded in `_migrations`.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use rusqlite::Transaction;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, Executor, PgConnection};
 
 use crate::store::StoreError;
 
@@ -30,34 +33,43 @@ pub(crate) fn postgres_names() -> Vec<&'static str> {
 
 /// Applies the pending PostgreSQL migrations in ONE transaction that first takes an advisory
 /// lock, so instances starting together apply each file once (the second waits, then sees it).
-pub(crate) async fn apply_postgres(conn: &mut PgConnection) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(PG_MIGRATION_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS _migrations (file TEXT PRIMARY KEY NOT NULL, applied BIGINT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await?;
-    for (name, sql) in POSTGRES {
-        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _migrations WHERE file = $1")
-            .bind(*name)
-            .fetch_one(&mut *tx)
-            .await?;
-        if done == 0 {
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO _migrations (file, applied) VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
-            )
-            .bind(*name)
+///
+/// Boxed (and statements without parameters run as bare `&str`s, unprepared) so the future is
+/// `Send` for any lifetime: see the NOTE in `postgres.rs`.
+pub(crate) fn apply_postgres(
+    conn: &mut PgConnection,
+) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>> {
+    Box::pin(async move {
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(PG_MIGRATION_LOCK)
             .execute(&mut *tx)
             .await?;
+        (&mut *tx)
+            .execute(
+                "CREATE TABLE IF NOT EXISTS _migrations \
+                 (file TEXT PRIMARY KEY NOT NULL, applied BIGINT NOT NULL)",
+            )
+            .await?;
+        for (name, sql) in POSTGRES {
+            let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _migrations WHERE file = $1")
+                .bind(*name)
+                .fetch_one(&mut *tx)
+                .await?;
+            if done == 0 {
+                (&mut *tx).execute(*sql).await?;
+                sqlx::query(
+                    "INSERT INTO _migrations (file, applied) \
+                     VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
+                )
+                .bind(*name)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
-    }
-    tx.commit().await?;
-    Ok(())
+        tx.commit().await?;
+        Ok(())
+    })
 }
 
 pub(crate) fn apply_sqlite(tx: &Transaction<'_>) -> Result<(), StoreError> {

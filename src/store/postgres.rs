@@ -20,7 +20,7 @@ use sqlx::postgres::{
 };
 use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::{Executor, PgConnection, Postgres, Row as _, TypeInfo, ValueRef};
+use sqlx::{Connection, Executor, PgConnection, Postgres, Row as _, TypeInfo, ValueRef};
 
 use crate::model::collection::{Collection, Schema};
 use crate::model::field::FieldKind;
@@ -70,9 +70,10 @@ fn map_error(e: sqlx::Error, coll: Option<&Collection>) -> StoreError {
                 let detail = db.try_downcast_ref::<PgDatabaseError>().and_then(|p| p.detail());
                 return StoreError::Unique(unique_columns(coll, db.constraint(), detail));
             }
-            // Class 08: connection exceptions; 57P0x: the server is shutting down or starting;
-            // 53300: too many connections.
-            if code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300") {
+            // Class 08: connection exceptions (but 08P01, a protocol violation, is a bug);
+            // 57P0x: the server is shutting down or starting; 53300: too many connections.
+            let connection = code.starts_with("08") && code != "08P01";
+            if connection || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300") {
                 return StoreError::Unavailable(e.to_string());
             }
         }
@@ -174,6 +175,13 @@ impl Db {
         let options = PgConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Db(format!("invalid PostgreSQL URL: {e}")))?
             .application_name("basalt");
+        // One direct connection first: its error says why (refused, authentication, unknown
+        // database) where a pool would only time out; it also applies the migrations.
+        let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| StoreError::Unavailable("timed out connecting to PostgreSQL".into()))??;
+        migrate::apply_postgres(&mut conn).await?;
+        let _ = conn.close().await;
         let epoch = Instant::now();
         let schema_changed = Arc::new(AtomicU64::new(0));
         let changed = schema_changed.clone();
@@ -184,12 +192,8 @@ impl Db {
                 let keep = opened_after(epoch, meta.age, changed.load(Ordering::Acquire));
                 Box::pin(async move { Ok(keep) })
             })
-            .connect_with(options)
-            .await?;
-        let db = Db { pool, epoch, schema_changed };
-        let mut conn = db.pool.acquire().await?;
-        migrate::apply_postgres(&mut conn).await?;
-        Ok(db)
+            .connect_lazy_with(options);
+        Ok(Db { pool, epoch, schema_changed })
     }
 
     /// Closes every connection (waiting for the ones in use).
@@ -348,7 +352,8 @@ impl Db {
         sql: &str,
         params: &[Param],
     ) -> Result<Vec<Row>, StoreError> {
-        let rows = with_params(sql, params).fetch_all(&self.pool).await?;
+        let sql = keyed(sql, params);
+        let rows = with_params(&sql, params).fetch_all(&self.pool).await?;
         rows.iter().map(|r| decode_row(coll, r)).collect()
     }
 
@@ -380,6 +385,7 @@ impl Db {
             cols.join(", "),
             marks.join(", ")
         );
+        let sql = keyed_by_fields(&sql, coll);
         let mut tx = self.pool.begin().await?;
         bind_values(sqlx::query(&sql), coll, row)
             .execute(&mut *tx)
@@ -413,6 +419,7 @@ impl Db {
             sets.join(", "),
             sets.len() + 1
         );
+        let sql = keyed_by_fields(&sql, coll);
         let mut tx = self.pool.begin().await?;
         let done = bind_values(sqlx::query(&sql), coll, row)
             .bind(id.to_string())
@@ -487,6 +494,46 @@ fn bind_param<'q>(q: PgQuery<'q>, p: &Param) -> PgQuery<'q> {
     }
 }
 
+/// `sql` prefixed with the types of its parameters (`/* p:tir */ SELECT …`).
+///
+/// sqlx caches prepared statements per connection keyed by the SQL text alone, and a statement
+/// keeps the parameter types it was prepared with. The query compiler emits the same text for
+/// `n = 2.5` and `n = '1'`, so without the key the second would send TEXT bytes to a statement
+/// expecting a float8: an error at best, a wrong value at worst.
+fn keyed(sql: &str, params: &[Param]) -> String {
+    if params.is_empty() {
+        return sql.to_string();
+    }
+    let sig: String = params
+        .iter()
+        .map(|p| match p {
+            Param::Null | Param::Text(_) => 't',
+            Param::Bool(_) => 'b',
+            Param::Int(_) => 'i',
+            Param::Real(_) => 'r',
+        })
+        .collect();
+    format!("/* p:{sig} */ {sql}")
+}
+
+/// `sql` prefixed with the types `bind_values` binds for `coll`'s fields (see `keyed`): a
+/// single↔multi change binds JSONB where TEXT was, under the same INSERT/UPDATE text.
+fn keyed_by_fields(sql: &str, coll: &Collection) -> String {
+    let sig: String = coll
+        .fields
+        .iter()
+        .map(|f| match &f.kind {
+            FieldKind::Json { .. } | FieldKind::GeoPoint => 'j',
+            _ if f.is_multi() => 'j',
+            FieldKind::Number { .. } => 'r',
+            FieldKind::Bool => 'b',
+            _ => 't',
+        })
+        .collect();
+    format!("/* f:{sig} */ {sql}")
+}
+
+/// Binds `params` in order to `$1…$n` (run `sql` through `keyed` first).
 fn with_params<'q>(sql: &'q str, params: &[Param]) -> PgQuery<'q> {
     params.iter().fold(sqlx::query(sql), bind_param)
 }
@@ -495,14 +542,16 @@ async fn execute<'c, E>(ex: E, sql: &str, params: &[Param]) -> Result<u64, Store
 where
     E: Executor<'c, Database = Postgres>,
 {
-    Ok(with_params(sql, params).execute(ex).await?.rows_affected())
+    let sql = keyed(sql, params);
+    Ok(with_params(&sql, params).execute(ex).await?.rows_affected())
 }
 
 async fn query_i64<'c, E>(ex: E, sql: &str, params: &[Param]) -> Result<i64, StoreError>
 where
     E: Executor<'c, Database = Postgres>,
 {
-    let row = with_params(sql, params).fetch_one(ex).await?;
+    let sql = keyed(sql, params);
+    let row = with_params(&sql, params).fetch_one(ex).await?;
     match cell(&row, 0)? {
         Cell::Int(i) => Ok(i),
         Cell::Real(f) => Ok(f as i64),
@@ -519,7 +568,8 @@ async fn query_strings<'c, E>(ex: E, sql: &str, params: &[Param]) -> Result<Vec<
 where
     E: Executor<'c, Database = Postgres>,
 {
-    let rows = with_params(sql, params).fetch_all(ex).await?;
+    let sql = keyed(sql, params);
+    let rows = with_params(&sql, params).fetch_all(ex).await?;
     rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
 }
 
@@ -848,4 +898,5 @@ fn assert_send<'a>(db: &'a Db, c: &'a Collection, s: &'a Schema, row: &'a Row) {
     is_send(db.query_rows(c, "", &[]));
     is_send(db.existing_ids(c, &[]));
     is_send(db.find_by_field(c, "", ""));
+    is_send(Db::open(""));
 }
