@@ -226,11 +226,8 @@ impl Db {
 
     pub(crate) async fn create_collection(&self, c: &Collection) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        save_collection_row(&mut tx, c).await?;
-        exec_ddl(&mut tx, &schema_sql::pg_create_table(c)).await?;
-        exec_ddl(&mut tx, &schema_sql::pg_rowid_index(c)).await?;
-        create_indexes(&mut tx, c).await?;
-        tx.commit().await?;
+        let res = create_collection_tx(&mut tx, c).await;
+        finish(tx, res).await?;
         self.mark_schema_changed();
         Ok(())
     }
@@ -243,95 +240,16 @@ impl Db {
         new: &Collection,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        drop_indexes(&mut tx, old).await?;
-        if old.name != new.name {
-            exec_ddl(
-                &mut tx,
-                &format!(
-                    "ALTER TABLE {} RENAME TO {}",
-                    quote_ident(&old.name),
-                    quote_ident(&new.name)
-                ),
-            )
-            .await?;
-        }
-        let table = quote_ident(&new.name);
-        for of in &old.fields {
-            if !new.fields.iter().any(|nf| nf.id == of.id) {
-                exec_ddl(
-                    &mut tx,
-                    &format!("ALTER TABLE {table} DROP COLUMN {}", quote_ident(&of.name)),
-                )
-                .await?;
-            }
-        }
-        for nf in &new.fields {
-            let Some(of) = old.fields.iter().find(|of| of.id == nf.id) else {
-                exec_ddl(
-                    &mut tx,
-                    &format!("ALTER TABLE {table} ADD COLUMN {}", schema_sql::pg_column_def(nf)),
-                )
-                .await?;
-                continue;
-            };
-            if of.name != nf.name {
-                exec_ddl(
-                    &mut tx,
-                    &format!(
-                        "ALTER TABLE {table} RENAME COLUMN {} TO {}",
-                        quote_ident(&of.name),
-                        quote_ident(&nf.name)
-                    ),
-                )
-                .await?;
-            }
-            let col = quote_ident(&nf.name);
-            let conversion = if !of.is_multi() && nf.is_multi() {
-                // '' → [], 'x' → ["x"].
-                Some((
-                    "JSONB",
-                    format!(
-                        "CASE WHEN {col} = '' THEN '[]'::jsonb ELSE jsonb_build_array({col}) END"
-                    ),
-                    "'[]'::jsonb",
-                ))
-            } else if of.is_multi() && !nf.is_multi() {
-                // Keeps the last element, like SQLite's `$[#-1]`; [] → ''.
-                Some((
-                    "TEXT COLLATE \"C\"",
-                    format!("COALESCE(CASE WHEN jsonb_typeof({col}) = 'array' THEN {col} ->> -1 END, '')"),
-                    "''",
-                ))
-            } else {
-                None
-            };
-            if let Some((ty, using, default)) = conversion {
-                // The old default cannot be cast to the new type: drop it first.
-                for stmt in [
-                    format!("ALTER TABLE {table} ALTER COLUMN {col} DROP DEFAULT"),
-                    format!("ALTER TABLE {table} ALTER COLUMN {col} TYPE {ty} USING {using}"),
-                    format!("ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {default}"),
-                ] {
-                    exec_ddl(&mut tx, &stmt).await?;
-                }
-            }
-        }
-        save_collection_row(&mut tx, new).await?;
-        create_indexes(&mut tx, new).await?;
-        tx.commit().await?;
+        let res = update_collection_tx(&mut tx, old, new).await;
+        finish(tx, res).await?;
         self.mark_schema_changed();
         Ok(())
     }
 
     pub(crate) async fn delete_collection(&self, c: &Collection) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        drop_indexes(&mut tx, c).await?;
-        exec_ddl(&mut tx, &format!("DROP TABLE IF EXISTS {}", quote_ident(&c.name))).await?;
-        sqlx::query("DELETE FROM _collections WHERE id = $1")
-            .bind(c.id.clone())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let res = delete_collection_tx(&mut tx, c).await;
+        finish(tx, res).await?;
         self.mark_schema_changed();
         Ok(())
     }
@@ -387,16 +305,8 @@ impl Db {
         );
         let sql = keyed_by_fields(&sql, coll);
         let mut tx = self.pool.begin().await?;
-        bind_values(sqlx::query(&sql), coll, row)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| map_error(e, Some(coll)))?;
-        if !run_check(&mut tx, check).await? {
-            tx.rollback().await?;
-            return Err(StoreError::RuleFailed);
-        }
-        tx.commit().await.map_err(|e| map_error(e, Some(coll)))?;
-        Ok(())
+        let res = write_tx(&mut tx, bind_values(sqlx::query(&sql), coll, row), coll, check).await;
+        finish(tx, res).await
     }
 
     /// Replaces the stored values of record `id` (every field); `check` as for inserts.
@@ -420,22 +330,10 @@ impl Db {
             sets.len() + 1
         );
         let sql = keyed_by_fields(&sql, coll);
+        let query = bind_values(sqlx::query(&sql), coll, row).bind(id.to_string());
         let mut tx = self.pool.begin().await?;
-        let done = bind_values(sqlx::query(&sql), coll, row)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| map_error(e, Some(coll)))?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::NotFound);
-        }
-        if !run_check(&mut tx, check).await? {
-            tx.rollback().await?;
-            return Err(StoreError::RuleFailed);
-        }
-        tx.commit().await.map_err(|e| map_error(e, Some(coll)))?;
-        Ok(())
+        let res = write_tx(&mut tx, query, coll, check).await;
+        finish(tx, res).await
     }
 
     /// Deletes `id` and applies relation semantics to referencing rows in one transaction
@@ -448,9 +346,8 @@ impl Db {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut seen = HashSet::new();
-        delete_rec(&mut tx, schema, coll, id, &mut seen, 0).await?;
-        tx.commit().await?;
-        Ok(())
+        let res = delete_rec(&mut tx, schema, coll, id, &mut seen, 0).await;
+        finish(tx, res).await
     }
 
     /// Which of `ids` exist in `coll`.
@@ -571,6 +468,150 @@ where
     let sql = keyed(sql, params);
     let rows = with_params(&sql, params).fetch_all(ex).await?;
     rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+}
+
+/// Commits `tx` when `res` is a success; otherwise rolls it back right away (rather than when
+/// the dropped transaction's connection is next used) and returns the error.
+async fn finish<T>(
+    tx: sqlx::Transaction<'static, Postgres>,
+    res: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match res {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+fn create_collection_tx<'a>(conn: &'a mut PgConnection, c: &'a Collection) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        save_collection_row(&mut *conn, c).await?;
+        exec_ddl(&mut *conn, &schema_sql::pg_create_table(c)).await?;
+        exec_ddl(&mut *conn, &schema_sql::pg_rowid_index(c)).await?;
+        create_indexes(&mut *conn, c).await
+    })
+}
+
+fn update_collection_tx<'a>(
+    conn: &'a mut PgConnection,
+    old: &'a Collection,
+    new: &'a Collection,
+) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        drop_indexes(&mut *conn, old).await?;
+        if old.name != new.name {
+            exec_ddl(
+                &mut *conn,
+                &format!(
+                    "ALTER TABLE {} RENAME TO {}",
+                    quote_ident(&old.name),
+                    quote_ident(&new.name)
+                ),
+            )
+            .await?;
+        }
+        let table = quote_ident(&new.name);
+        for of in &old.fields {
+            if !new.fields.iter().any(|nf| nf.id == of.id) {
+                exec_ddl(
+                    &mut *conn,
+                    &format!("ALTER TABLE {table} DROP COLUMN {}", quote_ident(&of.name)),
+                )
+                .await?;
+            }
+        }
+        for nf in &new.fields {
+            let Some(of) = old.fields.iter().find(|of| of.id == nf.id) else {
+                exec_ddl(
+                    &mut *conn,
+                    &format!("ALTER TABLE {table} ADD COLUMN {}", schema_sql::pg_column_def(nf)),
+                )
+                .await?;
+                continue;
+            };
+            if of.name != nf.name {
+                exec_ddl(
+                    &mut *conn,
+                    &format!(
+                        "ALTER TABLE {table} RENAME COLUMN {} TO {}",
+                        quote_ident(&of.name),
+                        quote_ident(&nf.name)
+                    ),
+                )
+                .await?;
+            }
+            let col = quote_ident(&nf.name);
+            let conversion = if !of.is_multi() && nf.is_multi() {
+                // '' → [], 'x' → ["x"].
+                Some((
+                    "JSONB",
+                    format!(
+                        "CASE WHEN {col} = '' THEN '[]'::jsonb ELSE jsonb_build_array({col}) END"
+                    ),
+                    "'[]'::jsonb",
+                ))
+            } else if of.is_multi() && !nf.is_multi() {
+                // Keeps the last element, like SQLite's `$[#-1]`; [] → ''.
+                Some((
+                        "TEXT COLLATE \"C\"",
+                        format!("COALESCE(CASE WHEN jsonb_typeof({col}) = 'array' THEN {col} ->> -1 END, '')"),
+                        "''",
+                    ))
+            } else {
+                None
+            };
+            if let Some((ty, using, default)) = conversion {
+                // The old default cannot be cast to the new type: drop it first.
+                for stmt in [
+                    format!("ALTER TABLE {table} ALTER COLUMN {col} DROP DEFAULT"),
+                    format!("ALTER TABLE {table} ALTER COLUMN {col} TYPE {ty} USING {using}"),
+                    format!("ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {default}"),
+                ] {
+                    exec_ddl(&mut *conn, &stmt).await?;
+                }
+            }
+        }
+        save_collection_row(&mut *conn, new).await?;
+        create_indexes(&mut *conn, new).await?;
+        Ok(())
+    })
+}
+
+fn delete_collection_tx<'a>(conn: &'a mut PgConnection, c: &'a Collection) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        drop_indexes(&mut *conn, c).await?;
+        exec_ddl(&mut *conn, &format!("DROP TABLE IF EXISTS {}", quote_ident(&c.name))).await?;
+        sqlx::query("DELETE FROM _collections WHERE id = $1")
+            .bind(c.id.clone())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Runs a record INSERT/UPDATE, then the rule check: `NotFound` when the statement touched no
+/// row, `RuleFailed` when the check counts 0 (the caller rolls back).
+fn write_tx<'a>(
+    conn: &'a mut PgConnection,
+    query: PgQuery<'a>,
+    coll: &'a Collection,
+    check: Option<&'a (String, Vec<Param>)>,
+) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        let done = query.execute(&mut *conn).await.map_err(|e| map_error(e, Some(coll)))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if !run_check(conn, check).await? {
+            return Err(StoreError::RuleFailed);
+        }
+        Ok(())
+    })
 }
 
 // NOTE: helpers taking `&mut PgConnection` return boxed `Send` futures: awaiting sqlx's

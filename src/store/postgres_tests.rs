@@ -677,6 +677,28 @@ async fn renames_keep_data_and_columns_are_added_and_dropped() {
 }
 
 #[tokio::test]
+async fn a_failed_schema_change_changes_nothing() {
+    let t = pg!();
+    let store = t.store().await;
+    let schema = setup(&store, vec![collection("codes", vec![text("code")], &[])]).await;
+    insert(&store, &schema, "codes", json!({"id": "c00000000000001", "code": "x"})).await;
+    insert(&store, &schema, "codes", json!({"id": "c00000000000002", "code": "x"})).await;
+    let old = (**get(&schema, "codes")).clone();
+    let mut new = old.clone();
+    new.name = "renamed".into();
+    new.fields[1].name = "ident".into();
+    new.fields.push(number("extra"));
+    new.indexes = vec!["CREATE UNIQUE INDEX idx_codes_ident ON renamed (ident)".into()];
+    let e = store.update_collection(&old, &new).await;
+    assert!(matches!(&e, Err(StoreError::Unique(cols)) if cols == &["ident"]), "{e:?}");
+    let schema = Schema::new(store.load_collections().await.unwrap());
+    assert!(schema.get("renamed").is_none());
+    let got = fetch(&store, &schema, "codes", "c00000000000001").await.unwrap();
+    assert_eq!(Value::Object(got), json!({"id": "c00000000000001", "code": "x"}));
+    store.close().await;
+}
+
+#[tokio::test]
 async fn single_multi_conversions_keep_data() {
     let t = pg!();
     // One connection: the statement cached before the conversion is on the connection used
