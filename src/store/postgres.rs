@@ -488,6 +488,11 @@ async fn finish<T>(
     }
 }
 
+// NOTE: helpers taking `&mut PgConnection` return boxed `Send` futures: awaiting sqlx's
+// `Executor<'c> for &'c mut PgConnection` inside a plain `async fn` makes callers' futures fail
+// the higher-ranked `Send` check axum handlers need ("implementation of `Executor` is not
+// general enough", rust-lang/rust#102211).
+
 fn create_collection_tx<'a>(conn: &'a mut PgConnection, c: &'a Collection) -> BoxFut<'a, ()> {
     Box::pin(async move {
         save_collection_row(&mut *conn, c).await?;
@@ -613,11 +618,6 @@ fn write_tx<'a>(
         Ok(())
     })
 }
-
-// NOTE: helpers taking `&mut PgConnection` return boxed `Send` futures: awaiting sqlx's
-// `Executor<'c> for &'c mut PgConnection` inside a plain `async fn` makes callers' futures fail
-// the higher-ranked `Send` check axum handlers need ("implementation of `Executor` is not
-// general enough", rust-lang/rust#102211).
 
 /// Runs a DDL statement unprepared (nothing to cache: the schema is about to change).
 fn exec_ddl<'a>(conn: &'a mut PgConnection, sql: &'a str) -> BoxFut<'a, ()> {
@@ -924,7 +924,9 @@ fn decode(kind: &FieldKind, multi: bool, v: Cell) -> Value {
 #[cfg(test)]
 #[path = "postgres_tests.rs"]
 mod tests;
-/// Store futures must be `Send` for any lifetime (axum handlers, `tokio::spawn`).
+/// Store futures must be `Send` for any lifetime (axum handlers, `tokio::spawn`): a compile-time
+/// check.
+#[cfg(test)]
 #[allow(dead_code)]
 fn assert_send<'a>(db: &'a Db, c: &'a Collection, s: &'a Schema, row: &'a Row) {
     fn is_send<T: Send>(_: T) {}
