@@ -16,6 +16,7 @@ pub struct ApiError {
 }
 
 pub const GENERIC_400: &str = "Something went wrong while processing your request.";
+pub const UNAVAILABLE_503: &str = "The database is unavailable, try again later.";
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
@@ -44,6 +45,10 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(error = %cause, "request failed");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, GENERIC_400)
             }
+            ServiceError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "database unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_503)
+            }
         }
     }
 }
@@ -53,5 +58,18 @@ impl IntoResponse for ApiError {
         let body =
             json!({"data": self.data, "message": self.message, "status": self.status.as_u16()});
         (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_database_is_a_generic_503() {
+        let e = ApiError::from(ServiceError::Unavailable("connection refused: secret".into()));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.message, "The database is unavailable, try again later.");
+        assert!(e.data.is_empty());
     }
 }

@@ -38,6 +38,9 @@ pub enum ServiceError {
     /// 500; the text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 503: the database cannot be reached right now; the text is logged, never sent.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -68,6 +71,7 @@ impl From<StoreError> for ServiceError {
                 Map::from_iter([("error".to_string(), json!(q.0))]),
             ),
             StoreError::NotFound => ServiceError::not_found(),
+            StoreError::Unavailable(cause) => ServiceError::Unavailable(cause),
             other => ServiceError::Internal(other.to_string()),
         }
     }

@@ -1,11 +1,14 @@
-//! Storage: the ONLY place with SQL text, rusqlite, or an engine name.
+//! Storage: the ONLY place with SQL text, rusqlite, sqlx, or an engine name.
 //!
-//! `Store` is a concrete facade over `Backend`; `Store::open` holds the one match on the engine.
-//! Services hand it model types (collections, filter ASTs, rows as JSON maps) and get model
-//! types back. Every collection is a real table whose columns are its fields.
+//! `Store` is a concrete facade over `Backend` (SQLite or PostgreSQL); every method dispatches
+//! with one `match` on it. Services hand it model types (collections, filter ASTs, rows as JSON
+//! maps) and get model types back. Every collection is a real table whose columns are its fields.
+//! SQL built here goes through `Dialect` (placeholders, JSON functions) so it runs on both.
 
 mod dialect;
+mod dialect_pg;
 mod migrate;
+mod postgres;
 mod query;
 mod schema_sql;
 mod sqlite;
@@ -48,6 +51,10 @@ pub enum StoreError {
     /// An index definition that cannot be used.
     #[error("invalid index: {0}")]
     Index(String),
+    /// The database cannot be reached (connection lost, refused, or no free connection in
+    /// time); the request may succeed later. The text is for logs only.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// One "page" request over a collection.
@@ -81,6 +88,7 @@ pub struct RuleCheck<'a> {
 
 enum Backend {
     Sqlite(sqlite::Db),
+    Postgres(postgres::Db),
 }
 
 /// The storage facade.
@@ -89,15 +97,57 @@ pub struct Store {
     queries: AtomicU64,
 }
 
+/// `SELECT` of the ids of `coll` that are in `ids` (bound as one JSON array parameter).
+pub(crate) fn existing_ids_sql(
+    d: &dyn dialect::Dialect,
+    coll: &Collection,
+    ids: &[String],
+) -> (String, Vec<Param>) {
+    let sql = format!(
+        "SELECT t.\"id\" FROM {} t WHERE t.\"id\" IN (SELECT {} FROM {})",
+        dialect::quote_ident(&coll.name),
+        d.json_each_value("ids"),
+        d.json_each(&d.placeholder(1), "ids")
+    );
+    (sql, vec![Param::Text(Value::from(ids.to_vec()).to_string())])
+}
+
+/// `SELECT` of the first record of `coll` whose `field` equals `value`.
+pub(crate) fn find_by_field_sql(
+    d: &dyn dialect::Dialect,
+    coll: &Collection,
+    field: &str,
+    value: &str,
+) -> (String, Vec<Param>) {
+    let sql = format!(
+        "SELECT {} FROM {} t WHERE t.{} = {} LIMIT 1",
+        schema_sql::select_list(coll, "t"),
+        dialect::quote_ident(&coll.name),
+        dialect::quote_ident(field),
+        d.placeholder(1)
+    );
+    (sql, vec![Param::Text(value.to_string())])
+}
+
+/// Whether `url` names a PostgreSQL database.
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 impl Store {
     /// Opens the database and applies system migrations: PostgreSQL when `db_url` is a
-    /// `postgres://` URL, otherwise SQLite in `data_dir/data.db` (created if needed).
+    /// `postgres://` (or `postgresql://`) URL, otherwise SQLite in `data_dir/data.db` (created
+    /// if needed).
     pub async fn open(data_dir: &Path, db_url: Option<&str>) -> Result<Store, StoreError> {
         if let Some(url) = db_url {
-            return Err(StoreError::Db(format!(
-                "unsupported database URL {:?}: PostgreSQL support is not built yet",
-                url.split('@').next_back().unwrap_or_default()
-            )));
+            if !is_postgres_url(url) {
+                return Err(StoreError::Db(format!(
+                    "unsupported database URL {:?}: only postgres:// and postgresql:// URLs are supported",
+                    url.split('@').next_back().unwrap_or_default()
+                )));
+            }
+            let db = postgres::Db::open(url).await?;
+            return Ok(Store { backend: Backend::Postgres(db), queries: AtomicU64::new(0) });
         }
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Db(e.to_string()))?;
         let db = sqlite::Db::open(&data_dir.join("data.db"))?;
@@ -110,25 +160,45 @@ impl Store {
         self.queries.load(Ordering::Relaxed)
     }
 
-    fn db(&self) -> &sqlite::Db {
-        match &self.backend {
-            Backend::Sqlite(db) => db,
-        }
-    }
-
     fn dialect(&self) -> &'static dyn dialect::Dialect {
         match &self.backend {
             Backend::Sqlite(_) => &dialect::Sqlite,
+            Backend::Postgres(_) => &dialect_pg::Postgres,
+        }
+    }
+
+    /// Runs a SELECT of `schema_sql::select_list` columns on either engine.
+    async fn rows(
+        &self,
+        coll: &Arc<Collection>,
+        sql: String,
+        params: Vec<Param>,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let coll = coll.clone();
+                db.read(move |conn| sqlite::query_rows(conn, &coll, &sql, &params)).await
+            }
+            Backend::Postgres(db) => db.query_rows(coll, &sql, &params).await,
         }
     }
 
     pub async fn load_collections(&self) -> Result<Vec<Collection>, StoreError> {
-        self.db().read(sqlite::load_collections).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(sqlite::load_collections).await,
+            Backend::Postgres(db) => db.load_collections().await,
+        }
     }
 
     pub async fn create_collection(&self, c: &Collection) -> Result<(), StoreError> {
-        let c = c.clone();
-        self.db().write(move |conn| sqlite::create_collection(conn, &c)).await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let c = c.clone();
+                db.write(move |conn| sqlite::create_collection(conn, &c)).await
+            }
+            Backend::Postgres(db) => db.create_collection(c).await,
+        }
     }
 
     pub async fn update_collection(
@@ -136,18 +206,33 @@ impl Store {
         old: &Collection,
         new: &Collection,
     ) -> Result<(), StoreError> {
-        let (old, new) = (old.clone(), new.clone());
-        self.db().write(move |conn| sqlite::update_collection(conn, &old, &new)).await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (old, new) = (old.clone(), new.clone());
+                db.write(move |conn| sqlite::update_collection(conn, &old, &new)).await
+            }
+            Backend::Postgres(db) => db.update_collection(old, new).await,
+        }
     }
 
     pub async fn delete_collection(&self, c: &Collection) -> Result<(), StoreError> {
-        let c = c.clone();
-        self.db().write(move |conn| sqlite::delete_collection(conn, &c)).await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let c = c.clone();
+                db.write(move |conn| sqlite::delete_collection(conn, &c)).await
+            }
+            Backend::Postgres(db) => db.delete_collection(c).await,
+        }
     }
 
     pub async fn truncate_collection(&self, c: &Collection) -> Result<(), StoreError> {
-        let sql = format!("DELETE FROM {}", dialect::quote_ident(&c.name));
-        self.db().write(move |conn| sqlite::execute(conn, &sql, &[]).map(|_| ())).await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let sql = format!("DELETE FROM {}", dialect::quote_ident(&c.name));
+                db.write(move |conn| sqlite::execute(conn, &sql, &[]).map(|_| ())).await
+            }
+            Backend::Postgres(db) => db.truncate(c).await,
+        }
     }
 
     /// Lists a page of records plus (optionally) the total count.
@@ -165,7 +250,12 @@ impl Store {
         }
         // The count statement has no ORDER BY: it binds the parameters compiled so far only.
         let count_params = c.params.clone();
-        let order = c.sort(q.collection, "t", q.sort)?;
+        let mut order = c.sort(q.collection, "t", q.sort)?;
+        if order.is_empty() && matches!(self.backend, Backend::Postgres(_)) {
+            // SQLite returns rows in rowid order by default; a PostgreSQL heap does not keep
+            // insertion order (updated rows move), so the hidden insertion-order column does.
+            order.push(format!("{} ASC", self.dialect().rowid("t")));
+        }
         let where_sql = if wheres.is_empty() { "1=1".to_string() } else { wheres.join(" AND ") };
         let table = dialect::quote_ident(&q.collection.name);
         let cols = schema_sql::select_list(q.collection, "t");
@@ -180,16 +270,30 @@ impl Store {
         let params = c.params;
         let coll = q.collection.clone();
         self.queries.fetch_add(1 + u64::from(count_sql.is_some()), Ordering::Relaxed);
-        self.db()
-            .read(move |conn| {
-                let rows = sqlite::query_rows(conn, &coll, &sql, &params)?;
-                let total = match count_sql {
-                    Some(cs) => Some(sqlite::query_i64(conn, &cs, &count_params)?),
-                    None => None,
-                };
-                Ok((rows, total))
-            })
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read(move |conn| {
+                    let rows = sqlite::query_rows(conn, &coll, &sql, &params)?;
+                    let total = match count_sql {
+                        Some(cs) => Some(sqlite::query_i64(conn, &cs, &count_params)?),
+                        None => None,
+                    };
+                    Ok((rows, total))
+                })
+                .await
+            }
+            Backend::Postgres(db) => {
+                let rows = db.query_rows(&coll, &sql, &params);
+                match count_sql {
+                    Some(cs) => {
+                        let (rows, total) =
+                            tokio::try_join!(rows, db.query_i64(&cs, &count_params))?;
+                        Ok((rows, Some(total)))
+                    }
+                    None => Ok((rows.await?, None)),
+                }
+            }
+        }
     }
 
     /// Fetches one record by id, optionally through a rule.
@@ -212,14 +316,7 @@ impl Store {
             schema_sql::select_list(coll, "t"),
             dialect::quote_ident(&coll.name)
         );
-        let params = c.params;
-        let coll = coll.clone();
-        self.queries.fetch_add(1, Ordering::Relaxed);
-        self.db()
-            .read(move |conn| {
-                Ok(sqlite::query_rows(conn, &coll, &sql, &params)?.into_iter().next())
-            })
-            .await
+        Ok(self.rows(coll, sql, c.params).await?.into_iter().next())
     }
 
     /// Fetches related records for `expand` in ONE statement, optionally through a rule.
@@ -268,10 +365,7 @@ impl Store {
             schema_sql::select_list(coll, "t"),
             dialect::quote_ident(&coll.name)
         );
-        let params = c.params;
-        let coll = coll.clone();
-        self.queries.fetch_add(1, Ordering::Relaxed);
-        self.db().read(move |conn| sqlite::query_rows(conn, &coll, &sql, &params)).await
+        self.rows(coll, sql, c.params).await
     }
 
     /// Finds a record of an auth collection by an identity field (email, username…).
@@ -281,20 +375,16 @@ impl Store {
         field: &str,
         value: &str,
     ) -> Result<Option<Row>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM {} t WHERE t.{} = ?1 LIMIT 1",
-            schema_sql::select_list(coll, "t"),
-            dialect::quote_ident(&coll.name),
-            dialect::quote_ident(field)
-        );
-        let params = vec![Param::Text(value.to_string())];
-        let coll = coll.clone();
-        self.queries.fetch_add(1, Ordering::Relaxed);
-        self.db()
-            .read(move |conn| {
-                Ok(sqlite::query_rows(conn, &coll, &sql, &params)?.into_iter().next())
-            })
-            .await
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let (sql, params) = find_by_field_sql(self.dialect(), coll, field, value);
+                Ok(self.rows(coll, sql, params).await?.into_iter().next())
+            }
+            Backend::Postgres(db) => {
+                self.queries.fetch_add(1, Ordering::Relaxed);
+                db.find_by_field(coll, field, value).await
+            }
+        }
     }
 
     /// Inserts a record; with `check`, the rule must match the new row or nothing is written.
@@ -305,10 +395,14 @@ impl Store {
         check: Option<RuleCheck<'_>>,
     ) -> Result<(), StoreError> {
         let check_sql = self.check_sql(coll, &row, check)?;
-        let coll = coll.clone();
-        self.db()
-            .write(move |conn| sqlite::insert_record(conn, &coll, &row, check_sql.as_ref()))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let coll = coll.clone();
+                db.write(move |conn| sqlite::insert_record(conn, &coll, &row, check_sql.as_ref()))
+                    .await
+            }
+            Backend::Postgres(db) => db.insert_record(coll, &row, check_sql.as_ref()).await,
+        }
     }
 
     /// Replaces the stored values of an existing record (all fields of `row`).
@@ -320,11 +414,17 @@ impl Store {
         check: Option<RuleCheck<'_>>,
     ) -> Result<(), StoreError> {
         let check_sql = self.check_sql(coll, &row, check)?;
-        let coll = coll.clone();
-        let id = id.to_string();
-        self.db()
-            .write(move |conn| sqlite::update_record(conn, &coll, &id, &row, check_sql.as_ref()))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let coll = coll.clone();
+                let id = id.to_string();
+                db.write(move |conn| {
+                    sqlite::update_record(conn, &coll, &id, &row, check_sql.as_ref())
+                })
+                .await
+            }
+            Backend::Postgres(db) => db.update_record(coll, id, &row, check_sql.as_ref()).await,
+        }
     }
 
     /// Deletes a record, applying relation semantics to referencing records in the same
@@ -335,9 +435,14 @@ impl Store {
         coll: &Arc<Collection>,
         id: &str,
     ) -> Result<(), StoreError> {
-        let coll = coll.clone();
-        let id = id.to_string();
-        self.db().write(move |conn| sqlite::delete_record(conn, &schema, &coll, &id)).await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let coll = coll.clone();
+                let id = id.to_string();
+                db.write(move |conn| sqlite::delete_record(conn, &schema, &coll, &id)).await
+            }
+            Backend::Postgres(db) => db.delete_record(&schema, coll, id).await,
+        }
     }
 
     /// Which of `ids` exist in `coll`.
@@ -346,16 +451,14 @@ impl Store {
         coll: &Arc<Collection>,
         ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
-        let d = self.dialect();
-        let sql = format!(
-            "SELECT t.\"id\" FROM {} t WHERE t.\"id\" IN (SELECT {} FROM {})",
-            dialect::quote_ident(&coll.name),
-            d.json_each_value("ids"),
-            d.json_each("?1", "ids")
-        );
-        let params = vec![Param::Text(Value::from(ids.to_vec()).to_string())];
         self.queries.fetch_add(1, Ordering::Relaxed);
-        self.db().read(move |conn| sqlite::query_strings(conn, &sql, &params)).await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (sql, params) = existing_ids_sql(self.dialect(), coll, ids);
+                db.read(move |conn| sqlite::query_strings(conn, &sql, &params)).await
+            }
+            Backend::Postgres(db) => db.existing_ids(coll, ids).await,
+        }
     }
 
     fn check_sql(
@@ -398,8 +501,11 @@ impl Store {
         Ok(())
     }
 
-    /// Stops accepting work and checkpoints the WAL.
+    /// Stops accepting work: checkpoints SQLite's WAL, or closes the PostgreSQL pool.
     pub async fn close(&self) {
-        self.db().close().await;
+        match &self.backend {
+            Backend::Sqlite(db) => db.close().await,
+            Backend::Postgres(db) => db.close().await,
+        }
     }
 }

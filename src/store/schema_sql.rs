@@ -1,5 +1,6 @@
-//! DDL derived from the model: column definitions per field type, select lists, and the parsing
-//! and re-rendering of `CREATE [UNIQUE] INDEX` statements from collection definitions.
+//! DDL derived from the model: column definitions per field type (SQLite and PostgreSQL), select
+//! lists, and the parsing and re-rendering of `CREATE [UNIQUE] INDEX` statements from collection
+//! definitions.
 
 use regex::Regex;
 
@@ -25,6 +26,53 @@ pub(crate) fn column_def(f: &Field) -> String {
 pub(crate) fn create_table(c: &Collection) -> String {
     let cols: Vec<String> = c.fields.iter().map(column_def).collect();
     format!("CREATE TABLE {} ({})", quote_ident(&c.name), cols.join(", "))
+}
+
+/// The hidden insertion-order column of every PostgreSQL collection table (SQLite has `rowid`).
+/// Not a field: never selected, never rendered; `@rowid` sorts and the default order use it.
+pub(crate) const PG_ROWID: &str = "_rowid";
+
+/// The column definition of a field in PostgreSQL.
+///
+/// Why these types:
+/// - text-like fields (text, email, url, editor, password, single select/relation/file) are
+///   `TEXT COLLATE "C" NOT NULL DEFAULT ''`: '' means empty exactly as on SQLite, and the "C"
+///   collation compares and sorts by bytes like SQLite's BINARY (and makes `ILIKE` fold ASCII
+///   only, like SQLite's `LIKE`), whatever the database's default collation is;
+/// - date/autodate are the same TEXT holding PocketBase's `YYYY-MM-DD HH:MM:SS.mmmZ`: a
+///   `timestamptz` would change string comparison with filter literals, ordering of '' and the
+///   rendered format, and '' (unset) has no timestamp value;
+/// - number is `DOUBLE PRECISION NOT NULL DEFAULT 0` (PocketBase numbers are float64; integral
+///   values are rendered as JSON integers when read);
+/// - bool is `BOOLEAN NOT NULL DEFAULT FALSE`;
+/// - json is `JSONB NULL` (NULL is "no value", distinct from the JSON `null`), geoPoint is
+///   `JSONB NOT NULL DEFAULT '{"lon":0,"lat":0}'`, multi-value select/relation/file are
+///   `JSONB NOT NULL DEFAULT '[]'`: JSONB gives containment and element iteration for filters
+///   and relation semantics, and validates what is stored.
+pub(crate) fn pg_column_def(f: &Field) -> String {
+    let ty = match &f.kind {
+        FieldKind::Text { primary_key: true, .. } => "TEXT COLLATE \"C\" PRIMARY KEY NOT NULL",
+        FieldKind::Number { .. } => "DOUBLE PRECISION NOT NULL DEFAULT 0",
+        FieldKind::Bool => "BOOLEAN NOT NULL DEFAULT FALSE",
+        FieldKind::Json { .. } => "JSONB NULL DEFAULT NULL",
+        FieldKind::GeoPoint => "JSONB NOT NULL DEFAULT '{\"lon\":0,\"lat\":0}'::jsonb",
+        _ if f.is_multi() => "JSONB NOT NULL DEFAULT '[]'::jsonb",
+        _ => "TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+    };
+    format!("{} {ty}", quote_ident(&f.name))
+}
+
+/// `CREATE TABLE` for PostgreSQL: the fields plus the hidden `_rowid` column.
+pub(crate) fn pg_create_table(c: &Collection) -> String {
+    let mut cols: Vec<String> = c.fields.iter().map(pg_column_def).collect();
+    cols.push(format!("{} BIGSERIAL NOT NULL", quote_ident(PG_ROWID)));
+    format!("CREATE TABLE {} ({})", quote_ident(&c.name), cols.join(", "))
+}
+
+/// An index on the hidden `_rowid` column (auto-named by PostgreSQL, so a renamed table never
+/// blocks a new one), making the default order and `@rowid` sorts index scans.
+pub(crate) fn pg_rowid_index(c: &Collection) -> String {
+    format!("CREATE INDEX ON {} ({})", quote_ident(&c.name), quote_ident(PG_ROWID))
 }
 
 /// `t."a", t."b", …` in field order; rows are decoded in the same order.
@@ -114,7 +162,152 @@ impl IndexDef {
     }
 }
 
+impl IndexDef {
+    /// Renders the statement for PostgreSQL: `COLLATE NOCASE` becomes a `lower(col)` expression,
+    /// `COLLATE BINARY` the "C" collation (`RTRIM` has no equivalent and is dropped), and bare
+    /// field names in the WHERE clause are quoted with their exact case (PostgreSQL folds
+    /// unquoted identifiers to lower case; SQLite matches them case-insensitively).
+    pub fn pg_create_sql(&self, c: &Collection, table: &str) -> String {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(n, suffix)| {
+                let mut col = quote_ident(n);
+                let mut dir = "";
+                let words: Vec<&str> = suffix.split_whitespace().collect();
+                let mut i = 0;
+                while i < words.len() {
+                    let w = words[i];
+                    if w.eq_ignore_ascii_case("COLLATE") {
+                        let coll = words.get(i + 1).copied().unwrap_or_default();
+                        if coll.eq_ignore_ascii_case("NOCASE") {
+                            col = format!("lower({col})");
+                        } else if coll.eq_ignore_ascii_case("BINARY") {
+                            col = format!("{col} COLLATE \"C\"");
+                        }
+                        i += 2;
+                        continue;
+                    }
+                    if w.eq_ignore_ascii_case("ASC") {
+                        dir = " ASC";
+                    } else if w.eq_ignore_ascii_case("DESC") {
+                        dir = " DESC";
+                    }
+                    i += 1;
+                }
+                format!("{col}{dir}")
+            })
+            .collect();
+        let mut sql = format!(
+            "CREATE {}INDEX {} ON {} ({})",
+            if self.unique { "UNIQUE " } else { "" },
+            quote_ident(&self.name),
+            quote_ident(table),
+            cols.join(", ")
+        );
+        if let Some(w) = &self.where_clause {
+            sql.push_str(" WHERE ");
+            sql.push_str(&quote_field_names(w, c));
+        }
+        sql
+    }
+}
+
+/// Words that keep their SQL meaning even when a field has the same name (as in SQLite).
+const SQL_WORDS: &[&str] = &[
+    "and", "or", "not", "null", "is", "in", "like", "glob", "between", "true", "false", "escape",
+    "collate", "case", "when", "then", "else", "end", "exists", "distinct", "from", "select",
+];
+
+/// Quotes the bare words of `sql` that name a field of `c` (case-insensitively), leaving string
+/// literals and already quoted identifiers alone.
+fn quote_field_names(sql: &str, c: &Collection) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '\'' || ch == '"' || ch == '`' {
+            out.push(ch);
+            let close = ch;
+            while let Some(n) = chars.next() {
+                out.push(n);
+                if n == close {
+                    // A doubled quote is an escaped one: stay inside.
+                    if chars.peek() == Some(&close) {
+                        if let Some(d) = chars.next() {
+                            out.push(d);
+                        }
+                        continue;
+                    }
+                    break;
+                }
+            }
+        } else if ch.is_ascii_alphabetic() || ch == '_' {
+            let mut word = String::from(ch);
+            while let Some(&n) = chars.peek() {
+                if n.is_ascii_alphanumeric() || n == '_' {
+                    word.push(n);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let rest: String = chars.clone().collect();
+            let is_call = rest.trim_start().starts_with('(');
+            let keyword = SQL_WORDS.iter().any(|k| k.eq_ignore_ascii_case(&word));
+            match c.fields.iter().find(|f| f.name.eq_ignore_ascii_case(&word)) {
+                Some(f) if !is_call && !keyword => out.push_str(&quote_ident(&f.name)),
+                _ => out.push_str(&word),
+            }
+        } else if ch.is_ascii_digit() {
+            // Numbers (and words starting with a digit) are never field names.
+            out.push(ch);
+            while let Some(&n) = chars.peek() {
+                if n.is_ascii_alphanumeric() || n == '_' || n == '.' {
+                    out.push(n);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 /// Every index of the collection, parsed.
 pub(crate) fn indexes(c: &Collection) -> Result<Vec<IndexDef>, StoreError> {
     c.indexes.iter().map(|s| IndexDef::parse(s, c)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::collection::{Collection, CollectionType};
+
+    fn users() -> Collection {
+        Collection::blank(CollectionType::Auth, "users")
+    }
+
+    #[test]
+    fn pg_index_sql_quotes_fields_and_maps_collations() {
+        let c = users();
+        let idx = IndexDef::parse(
+            "CREATE UNIQUE INDEX idx_x ON users (email COLLATE NOCASE DESC, tokenKey) WHERE tokenKey != '' AND emailVisibility = TRUE AND email != 'tokenKey'",
+            &c,
+        )
+        .unwrap();
+        assert_eq!(
+            idx.pg_create_sql(&c, "users"),
+            "CREATE UNIQUE INDEX \"idx_x\" ON \"users\" (lower(\"email\") DESC, \"tokenKey\") WHERE \"tokenKey\" != '' AND \"emailVisibility\" = TRUE AND \"email\" != 'tokenKey'"
+        );
+    }
+
+    #[test]
+    fn pg_table_has_the_hidden_rowid() {
+        let sql = pg_create_table(&users());
+        assert!(sql.starts_with("CREATE TABLE \"users\" (\"id\" TEXT COLLATE \"C\" PRIMARY KEY"));
+        assert!(sql.ends_with("\"_rowid\" BIGSERIAL NOT NULL)"), "{sql}");
+    }
 }

@@ -1,0 +1,945 @@
+//! PostgreSQL through sqlx: a connection pool, the embedded system migrations, collection tables
+//! (every schema change is one transaction), the mapping between PostgreSQL values and the stored
+//! JSON shape, and the record statements: the same operations `sqlite.rs` offers, as async
+//! functions. Statements are built at run time (no sqlx macros) with `$n` placeholders.
+//!
+//! Column types are decided in `schema_sql::pg_column_def`. Every collection table also has the
+//! hidden `"_rowid" BIGSERIAL` insertion-order column (`schema_sql::PG_ROWID`).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions, PgRow,
+};
+use sqlx::query::Query;
+use sqlx::types::Json;
+use sqlx::{Connection, Executor, PgConnection, Postgres, Row as _, TypeInfo, ValueRef};
+
+use crate::model::collection::{Collection, Schema};
+use crate::model::field::FieldKind;
+use crate::store::dialect::quote_ident;
+use crate::store::query::Param;
+use crate::store::{migrate, schema_sql, Row, StoreError};
+
+/// Connections in the pool unless the URL says otherwise (`?pool_max_conns=N`).
+const DEFAULT_POOL_SIZE: u32 = 16;
+/// How long a statement waits for a free connection before the store reports `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
+const MAX_IDENT: usize = 63;
+
+type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A PostgreSQL database.
+pub(crate) struct Db {
+    pool: PgPool,
+    /// When `pool` was created; `schema_changed` counts from it.
+    epoch: Instant,
+    /// Nanoseconds after `epoch` at which the last schema change committed (0: never).
+    /// Pooled connections opened before it are discarded on acquire: their cached prepared
+    /// statements may describe the old columns (e.g. a TEXT column that became JSONB), which
+    /// PostgreSQL rejects with "cached plan must not change result type".
+    schema_changed: Arc<AtomicU64>,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        map_error(e, None)
+    }
+}
+
+/// Maps a sqlx error; `coll` is the collection written to, which names unique indexes.
+fn map_error(e: sqlx::Error, coll: Option<&Collection>) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => return StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if code == "23505" {
+                let detail = db.try_downcast_ref::<PgDatabaseError>().and_then(|p| p.detail());
+                return StoreError::Unique(unique_columns(coll, db.constraint(), detail));
+            }
+            // Class 08: connection exceptions (but 08P01, a protocol violation, is a bug);
+            // 57P0x: the server is shutting down or starting; 53300: too many connections.
+            let connection = code.starts_with("08") && code != "08P01";
+            if connection || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300") {
+                return StoreError::Unavailable(e.to_string());
+            }
+        }
+        _ => {}
+    }
+    StoreError::Db(e.to_string())
+}
+
+/// An identifier as PostgreSQL stores it (truncated to 63 bytes on a character boundary).
+fn stored_ident(name: &str) -> &str {
+    if name.len() <= MAX_IDENT {
+        return name;
+    }
+    let mut end = MAX_IDENT;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// The fields a violated unique constraint covers: the collection's index definitions name
+/// them, its primary key is `id`; otherwise the `Key (a, b)=(…)` detail is read.
+fn unique_columns(
+    coll: Option<&Collection>,
+    constraint: Option<&str>,
+    detail: Option<&str>,
+) -> Vec<String> {
+    if let (Some(c), Some(name)) = (coll, constraint) {
+        let indexes = schema_sql::indexes(c).unwrap_or_default();
+        if let Some(idx) = indexes.iter().find(|i| stored_ident(&i.name) == name) {
+            return idx.columns.iter().map(|(n, _)| n.clone()).collect();
+        }
+        let pkey = format!("{}_pkey", c.name);
+        // A renamed table keeps its old `<old>_pkey` name; any other unique constraint of a
+        // collection table is its primary key.
+        if name == stored_ident(&pkey) || name.contains("_pkey") {
+            return vec!["id".into()];
+        }
+    }
+    match constraint {
+        Some("_collections_pkey") => return vec!["id".into()],
+        Some("idx__collections_name") => return vec!["name".into()],
+        _ => {}
+    }
+    let Some(list) = detail
+        .and_then(|d| d.strip_prefix("Key ("))
+        .and_then(|d| d.split_once(")=(").map(|(cols, _)| cols))
+    else {
+        return Vec::new();
+    };
+    list.split(',')
+        .map(|p| {
+            let p = p.trim();
+            let p = p.strip_prefix("lower(").and_then(|x| x.strip_suffix(')')).unwrap_or(p);
+            p.trim_matches('"').to_string()
+        })
+        .collect()
+}
+
+/// Splits the pool size (`pool_max_conns`, as in pgx) off the URL.
+fn pool_settings(url: &str) -> Result<(String, u32), StoreError> {
+    let mut parsed =
+        url::Url::parse(url).map_err(|e| StoreError::Db(format!("invalid PostgreSQL URL: {e}")))?;
+    let mut size = DEFAULT_POOL_SIZE;
+    let mut rest: Vec<(String, String)> = Vec::new();
+    for (k, v) in parsed.query_pairs() {
+        if k == "pool_max_conns" {
+            size = v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| StoreError::Db(format!("invalid pool_max_conns {v:?}")))?;
+        } else {
+            rest.push((k.into_owned(), v.into_owned()));
+        }
+    }
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    Ok((parsed.to_string(), size))
+}
+
+/// Whether a pooled connection opened `age` ago may be reused after the schema change at
+/// `changed` nanoseconds past `epoch`.
+fn opened_after(epoch: Instant, age: Duration, changed: u64) -> bool {
+    if changed == 0 {
+        return true;
+    }
+    let Some(opened) = Instant::now().checked_sub(age) else { return false };
+    opened.saturating_duration_since(epoch).as_nanos() > u128::from(changed)
+}
+
+impl Db {
+    /// Connects and applies the system migrations.
+    pub(crate) async fn open(url: &str) -> Result<Db, StoreError> {
+        let (url, size) = pool_settings(url)?;
+        let options = PgConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Db(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("basalt");
+        // One direct connection first: its error says why (refused, authentication, unknown
+        // database) where a pool would only time out; it also applies the migrations.
+        let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| StoreError::Unavailable("timed out connecting to PostgreSQL".into()))??;
+        migrate::apply_postgres(&mut conn).await?;
+        let _ = conn.close().await;
+        let epoch = Instant::now();
+        let schema_changed = Arc::new(AtomicU64::new(0));
+        let changed = schema_changed.clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .before_acquire(move |_conn, meta| {
+                let keep = opened_after(epoch, meta.age, changed.load(Ordering::Acquire));
+                Box::pin(async move { Ok(keep) })
+            })
+            .connect_lazy_with(options);
+        Ok(Db { pool, epoch, schema_changed })
+    }
+
+    /// Closes every connection (waiting for the ones in use).
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Records that the schema changed: connections opened before now are not reused.
+    fn mark_schema_changed(&self) {
+        let nanos = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.schema_changed.store(nanos, Ordering::Release);
+    }
+
+    pub(crate) async fn load_collections(&self) -> Result<Vec<Collection>, StoreError> {
+        // `created` has millisecond precision; `id` makes the order total.
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM _collections ORDER BY created, id")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for data in rows {
+            let v: Value =
+                serde_json::from_str(&data).map_err(|e| StoreError::Db(e.to_string()))?;
+            let c = Collection::from_stored_json(&v)
+                .map_err(|e| StoreError::Db(format!("corrupt collection definition: {e}")))?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn create_collection(&self, c: &Collection) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let res = create_collection_tx(&mut tx, c).await;
+        finish(tx, res).await?;
+        self.mark_schema_changed();
+        Ok(())
+    }
+
+    /// Migrates the table of `old` to the shape of `new` in ONE transaction: fields are matched
+    /// by id, so renamed fields keep their data; single↔multi changes convert the column.
+    pub(crate) async fn update_collection(
+        &self,
+        old: &Collection,
+        new: &Collection,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let res = update_collection_tx(&mut tx, old, new).await;
+        finish(tx, res).await?;
+        self.mark_schema_changed();
+        Ok(())
+    }
+
+    pub(crate) async fn delete_collection(&self, c: &Collection) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let res = delete_collection_tx(&mut tx, c).await;
+        finish(tx, res).await?;
+        self.mark_schema_changed();
+        Ok(())
+    }
+
+    /// Deletes every record of the collection (no relation semantics, like SQLite's).
+    pub(crate) async fn truncate(&self, c: &Collection) -> Result<(), StoreError> {
+        self.execute(&format!("DELETE FROM {}", quote_ident(&c.name)), &[]).await.map(|_| ())
+    }
+
+    pub(crate) async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        execute(&self.pool, sql, params).await
+    }
+
+    /// Runs a SELECT of `schema_sql::select_list` columns and decodes each row.
+    pub(crate) async fn query_rows(
+        &self,
+        coll: &Collection,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<Row>, StoreError> {
+        let sql = keyed(sql, params);
+        let rows = with_params(&sql, params).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| decode_row(coll, r)).collect()
+    }
+
+    pub(crate) async fn query_i64(&self, sql: &str, params: &[Param]) -> Result<i64, StoreError> {
+        query_i64(&self.pool, sql, params).await
+    }
+
+    pub(crate) async fn query_strings(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<String>, StoreError> {
+        query_strings(&self.pool, sql, params).await
+    }
+
+    /// Inserts a record; `check` (a `SELECT COUNT(*)`) runs in the same transaction and a 0
+    /// rolls everything back with `RuleFailed`.
+    pub(crate) async fn insert_record(
+        &self,
+        coll: &Collection,
+        row: &Row,
+        check: Option<&(String, Vec<Param>)>,
+    ) -> Result<(), StoreError> {
+        let cols: Vec<String> = coll.fields.iter().map(|f| quote_ident(&f.name)).collect();
+        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            quote_ident(&coll.name),
+            cols.join(", "),
+            marks.join(", ")
+        );
+        let sql = keyed_by_fields(&sql, coll);
+        let mut tx = self.pool.begin().await?;
+        let res = write_tx(&mut tx, bind_values(sqlx::query(&sql), coll, row), coll, check).await;
+        finish(tx, res).await
+    }
+
+    /// Replaces the stored values of record `id` (every field); `check` as for inserts.
+    pub(crate) async fn update_record(
+        &self,
+        coll: &Collection,
+        id: &str,
+        row: &Row,
+        check: Option<&(String, Vec<Param>)>,
+    ) -> Result<(), StoreError> {
+        let sets: Vec<String> = coll
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("{} = ${}", quote_ident(&f.name), i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE {} SET {} WHERE \"id\" = ${}",
+            quote_ident(&coll.name),
+            sets.join(", "),
+            sets.len() + 1
+        );
+        let sql = keyed_by_fields(&sql, coll);
+        let query = bind_values(sqlx::query(&sql), coll, row).bind(id.to_string());
+        let mut tx = self.pool.begin().await?;
+        let res = write_tx(&mut tx, query, coll, check).await;
+        finish(tx, res).await
+    }
+
+    /// Deletes `id` and applies relation semantics to referencing rows in one transaction
+    /// (the same as `sqlite::delete_record`): cascade, `RequiredRelation`, or remove the id.
+    pub(crate) async fn delete_record(
+        &self,
+        schema: &Schema,
+        coll: &Collection,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut seen = HashSet::new();
+        let res = delete_rec(&mut tx, schema, coll, id, &mut seen, 0).await;
+        finish(tx, res).await
+    }
+
+    /// Which of `ids` exist in `coll`.
+    pub(crate) async fn existing_ids(
+        &self,
+        coll: &Collection,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let (sql, params) =
+            crate::store::existing_ids_sql(&crate::store::dialect_pg::Postgres, coll, ids);
+        self.query_strings(&sql, &params).await
+    }
+
+    /// The first record whose `field` equals `value`.
+    pub(crate) async fn find_by_field(
+        &self,
+        coll: &Collection,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Row>, StoreError> {
+        let (sql, params) = crate::store::find_by_field_sql(
+            &crate::store::dialect_pg::Postgres,
+            coll,
+            field,
+            value,
+        );
+        Ok(self.query_rows(coll, &sql, &params).await?.into_iter().next())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements
+
+fn bind_param<'q>(q: PgQuery<'q>, p: &Param) -> PgQuery<'q> {
+    match p {
+        Param::Null => q.bind(Option::<String>::None),
+        Param::Bool(b) => q.bind(*b),
+        Param::Int(i) => q.bind(*i),
+        Param::Real(f) => q.bind(*f),
+        Param::Text(s) => q.bind(s.clone()),
+    }
+}
+
+/// `sql` prefixed with the types of its parameters (`/* p:tir */ SELECT …`).
+///
+/// sqlx caches prepared statements per connection keyed by the SQL text alone, and a statement
+/// keeps the parameter types it was prepared with. The query compiler emits the same text for
+/// `n = 2.5` and `n = '1'`, so without the key the second would send TEXT bytes to a statement
+/// expecting a float8: an error at best, a wrong value at worst.
+fn keyed(sql: &str, params: &[Param]) -> String {
+    if params.is_empty() {
+        return sql.to_string();
+    }
+    let sig: String = params
+        .iter()
+        .map(|p| match p {
+            Param::Null | Param::Text(_) => 't',
+            Param::Bool(_) => 'b',
+            Param::Int(_) => 'i',
+            Param::Real(_) => 'r',
+        })
+        .collect();
+    format!("/* p:{sig} */ {sql}")
+}
+
+/// `sql` prefixed with the types `bind_values` binds for `coll`'s fields (see `keyed`): a
+/// single↔multi change binds JSONB where TEXT was, under the same INSERT/UPDATE text.
+fn keyed_by_fields(sql: &str, coll: &Collection) -> String {
+    let sig: String = coll
+        .fields
+        .iter()
+        .map(|f| match &f.kind {
+            FieldKind::Json { .. } | FieldKind::GeoPoint => 'j',
+            _ if f.is_multi() => 'j',
+            FieldKind::Number { .. } => 'r',
+            FieldKind::Bool => 'b',
+            _ => 't',
+        })
+        .collect();
+    format!("/* f:{sig} */ {sql}")
+}
+
+/// Binds `params` in order to `$1…$n` (run `sql` through `keyed` first).
+fn with_params<'q>(sql: &'q str, params: &[Param]) -> PgQuery<'q> {
+    params.iter().fold(sqlx::query(sql), bind_param)
+}
+
+async fn execute<'c, E>(ex: E, sql: &str, params: &[Param]) -> Result<u64, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let sql = keyed(sql, params);
+    Ok(with_params(&sql, params).execute(ex).await?.rows_affected())
+}
+
+async fn query_i64<'c, E>(ex: E, sql: &str, params: &[Param]) -> Result<i64, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let sql = keyed(sql, params);
+    let row = with_params(&sql, params).fetch_one(ex).await?;
+    match cell(&row, 0)? {
+        Cell::Int(i) => Ok(i),
+        Cell::Real(f) => Ok(f as i64),
+        Cell::Bool(b) => Ok(i64::from(b)),
+        Cell::Null => Ok(0),
+        Cell::Text(t) => {
+            t.trim().parse().map_err(|_| StoreError::Db(format!("not an integer: {t}")))
+        }
+        Cell::Json(v) => v.as_i64().ok_or_else(|| StoreError::Db(format!("not an integer: {v}"))),
+    }
+}
+
+async fn query_strings<'c, E>(ex: E, sql: &str, params: &[Param]) -> Result<Vec<String>, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let sql = keyed(sql, params);
+    let rows = with_params(&sql, params).fetch_all(ex).await?;
+    rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+}
+
+/// Commits `tx` when `res` is a success; otherwise rolls it back right away (rather than when
+/// the dropped transaction's connection is next used) and returns the error.
+async fn finish<T>(
+    tx: sqlx::Transaction<'static, Postgres>,
+    res: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match res {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+// NOTE: helpers taking `&mut PgConnection` return boxed `Send` futures: awaiting sqlx's
+// `Executor<'c> for &'c mut PgConnection` inside a plain `async fn` makes callers' futures fail
+// the higher-ranked `Send` check axum handlers need ("implementation of `Executor` is not
+// general enough", rust-lang/rust#102211).
+
+fn create_collection_tx<'a>(conn: &'a mut PgConnection, c: &'a Collection) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        save_collection_row(&mut *conn, c).await?;
+        exec_ddl(&mut *conn, &schema_sql::pg_create_table(c)).await?;
+        exec_ddl(&mut *conn, &schema_sql::pg_rowid_index(c)).await?;
+        create_indexes(&mut *conn, c).await
+    })
+}
+
+fn update_collection_tx<'a>(
+    conn: &'a mut PgConnection,
+    old: &'a Collection,
+    new: &'a Collection,
+) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        drop_indexes(&mut *conn, old).await?;
+        if old.name != new.name {
+            exec_ddl(
+                &mut *conn,
+                &format!(
+                    "ALTER TABLE {} RENAME TO {}",
+                    quote_ident(&old.name),
+                    quote_ident(&new.name)
+                ),
+            )
+            .await?;
+        }
+        let table = quote_ident(&new.name);
+        for of in &old.fields {
+            if !new.fields.iter().any(|nf| nf.id == of.id) {
+                exec_ddl(
+                    &mut *conn,
+                    &format!("ALTER TABLE {table} DROP COLUMN {}", quote_ident(&of.name)),
+                )
+                .await?;
+            }
+        }
+        for nf in &new.fields {
+            let Some(of) = old.fields.iter().find(|of| of.id == nf.id) else {
+                exec_ddl(
+                    &mut *conn,
+                    &format!("ALTER TABLE {table} ADD COLUMN {}", schema_sql::pg_column_def(nf)),
+                )
+                .await?;
+                continue;
+            };
+            if of.name != nf.name {
+                exec_ddl(
+                    &mut *conn,
+                    &format!(
+                        "ALTER TABLE {table} RENAME COLUMN {} TO {}",
+                        quote_ident(&of.name),
+                        quote_ident(&nf.name)
+                    ),
+                )
+                .await?;
+            }
+            let col = quote_ident(&nf.name);
+            let conversion = if !of.is_multi() && nf.is_multi() {
+                // '' → [], 'x' → ["x"].
+                Some((
+                    "JSONB",
+                    format!(
+                        "CASE WHEN {col} = '' THEN '[]'::jsonb ELSE jsonb_build_array({col}) END"
+                    ),
+                    "'[]'::jsonb",
+                ))
+            } else if of.is_multi() && !nf.is_multi() {
+                // Keeps the last element, like SQLite's `$[#-1]`; [] → ''.
+                Some((
+                        "TEXT COLLATE \"C\"",
+                        format!("COALESCE(CASE WHEN jsonb_typeof({col}) = 'array' THEN {col} ->> -1 END, '')"),
+                        "''",
+                    ))
+            } else {
+                None
+            };
+            if let Some((ty, using, default)) = conversion {
+                // The old default cannot be cast to the new type: drop it first.
+                for stmt in [
+                    format!("ALTER TABLE {table} ALTER COLUMN {col} DROP DEFAULT"),
+                    format!("ALTER TABLE {table} ALTER COLUMN {col} TYPE {ty} USING {using}"),
+                    format!("ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {default}"),
+                ] {
+                    exec_ddl(&mut *conn, &stmt).await?;
+                }
+            }
+        }
+        save_collection_row(&mut *conn, new).await?;
+        create_indexes(&mut *conn, new).await?;
+        Ok(())
+    })
+}
+
+fn delete_collection_tx<'a>(conn: &'a mut PgConnection, c: &'a Collection) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        drop_indexes(&mut *conn, c).await?;
+        exec_ddl(&mut *conn, &format!("DROP TABLE IF EXISTS {}", quote_ident(&c.name))).await?;
+        sqlx::query("DELETE FROM _collections WHERE id = $1")
+            .bind(c.id.clone())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Runs a record INSERT/UPDATE, then the rule check: `NotFound` when the statement touched no
+/// row, `RuleFailed` when the check counts 0 (the caller rolls back).
+fn write_tx<'a>(
+    conn: &'a mut PgConnection,
+    query: PgQuery<'a>,
+    coll: &'a Collection,
+    check: Option<&'a (String, Vec<Param>)>,
+) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        let done = query.execute(&mut *conn).await.map_err(|e| map_error(e, Some(coll)))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if !run_check(conn, check).await? {
+            return Err(StoreError::RuleFailed);
+        }
+        Ok(())
+    })
+}
+
+/// Runs a DDL statement unprepared (nothing to cache: the schema is about to change).
+fn exec_ddl<'a>(conn: &'a mut PgConnection, sql: &'a str) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        // A bare `&str` runs through the simple-query protocol: unprepared, never cached.
+        conn.execute(sql).await?;
+        Ok(())
+    })
+}
+
+fn run_check<'a>(
+    conn: &'a mut PgConnection,
+    check: Option<&'a (String, Vec<Param>)>,
+) -> BoxFut<'a, bool> {
+    Box::pin(async move {
+        match check {
+            Some((sql, params)) => Ok(query_i64(conn, sql, params).await? != 0),
+            None => Ok(true),
+        }
+    })
+}
+
+fn save_collection_row<'a>(conn: &'a mut PgConnection, c: &'a Collection) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        sqlx::query(
+            "INSERT INTO _collections (id, name, type, system, data, created, updated) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, \
+         system = excluded.system, data = excluded.data, updated = excluded.updated",
+        )
+        .bind(c.id.clone())
+        .bind(c.name.clone())
+        .bind(c.kind.as_str())
+        .bind(c.system)
+        .bind(c.to_json(true).to_string())
+        .bind(c.created.clone())
+        .bind(c.updated.clone())
+        .execute(conn)
+        .await?;
+        Ok(())
+    })
+}
+
+async fn create_indexes(conn: &mut PgConnection, c: &Collection) -> Result<(), StoreError> {
+    for idx in schema_sql::indexes(c)? {
+        exec_ddl(conn, &idx.pg_create_sql(c, &c.name)).await?;
+    }
+    Ok(())
+}
+
+async fn drop_indexes(conn: &mut PgConnection, c: &Collection) -> Result<(), StoreError> {
+    for idx in schema_sql::indexes(c)? {
+        exec_ddl(conn, &format!("DROP INDEX IF EXISTS {}", quote_ident(&idx.name))).await?;
+    }
+    Ok(())
+}
+
+/// `expr` (a JSONB column) as an array; anything else iterates as an empty one.
+fn jsonb_array(expr: &str) -> String {
+    format!("(CASE WHEN jsonb_typeof({expr}) = 'array' THEN {expr} ELSE '[]'::jsonb END)")
+}
+
+fn delete_rec<'a>(
+    conn: &'a mut PgConnection,
+    schema: &'a Schema,
+    coll: &'a Collection,
+    id: &'a str,
+    seen: &'a mut HashSet<(String, String)>,
+    depth: usize,
+) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        if depth > 64 || !seen.insert((coll.id.clone(), id.to_string())) {
+            return Ok(());
+        }
+        for (rc, f) in schema.references_to(&coll.id) {
+            let table = quote_ident(&rc.name);
+            let col = quote_ident(&f.name);
+            let find = if f.is_multi() {
+                format!("SELECT \"id\" FROM {table} WHERE {col} @> jsonb_build_array($1::text)")
+            } else {
+                format!("SELECT \"id\" FROM {table} WHERE {col} = $1")
+            };
+            let refs = query_strings(&mut *conn, &find, &[Param::Text(id.to_string())]).await?;
+            for ref_id in refs {
+                if rc.id == coll.id && ref_id == id {
+                    continue;
+                }
+                if matches!(f.kind, FieldKind::Relation { cascade_delete: true, .. }) {
+                    delete_rec(&mut *conn, schema, rc, &ref_id, seen, depth + 1).await?;
+                    continue;
+                }
+                let pair = [Param::Text(ref_id.clone()), Param::Text(id.to_string())];
+                if f.is_multi() {
+                    let remaining = query_i64(
+                        &mut *conn,
+                        &format!(
+                            "SELECT COUNT(*) FROM {table} t, jsonb_array_elements_text({}) je(value) \
+                             WHERE t.\"id\" = $1 AND je.value <> $2",
+                            jsonb_array(&format!("t.{col}"))
+                        ),
+                        &pair,
+                    )
+                    .await?;
+                    if f.required && remaining == 0 {
+                        return Err(StoreError::RequiredRelation(rc.name.clone()));
+                    }
+                    execute(
+                        &mut *conn,
+                        &format!(
+                            "UPDATE {table} SET {col} = COALESCE((SELECT jsonb_agg(e.value ORDER BY e.n) \
+                             FROM jsonb_array_elements({}) WITH ORDINALITY AS e(value, n) \
+                             WHERE e.value <> to_jsonb($2::text)), '[]'::jsonb) WHERE \"id\" = $1",
+                            jsonb_array(&col)
+                        ),
+                        &pair,
+                    )
+                    .await?;
+                } else {
+                    if f.required {
+                        return Err(StoreError::RequiredRelation(rc.name.clone()));
+                    }
+                    execute(
+                        &mut *conn,
+                        &format!("UPDATE {table} SET {col} = '' WHERE \"id\" = $1"),
+                        &[Param::Text(ref_id.clone())],
+                    )
+                    .await?;
+                }
+            }
+        }
+        let n = execute(
+            &mut *conn,
+            &format!("DELETE FROM {} WHERE \"id\" = $1", quote_ident(&coll.name)),
+            &[Param::Text(id.to_string())],
+        )
+        .await?;
+        if n == 0 && depth == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+/// A value bound for a column, by field kind.
+enum Bound {
+    Text(String),
+    Real(f64),
+    Bool(bool),
+    Json(Value),
+    /// SQL NULL in a `json` column.
+    NullJson,
+}
+
+/// The stored value of a field value (mirrors `sqlite::encode`).
+fn encode(kind: &FieldKind, multi: bool, v: &Value) -> Bound {
+    match (kind, v) {
+        (FieldKind::Json { .. }, Value::Null) => Bound::NullJson,
+        (FieldKind::Json { .. } | FieldKind::GeoPoint, other) => Bound::Json(other.clone()),
+        (_, Value::Array(_)) if multi => Bound::Json(v.clone()),
+        (_, Value::Null) if multi => Bound::Json(Value::Array(vec![])),
+        (_, Value::String(s)) if multi && s.is_empty() => Bound::Json(Value::Array(vec![])),
+        (_, other) if multi => Bound::Json(Value::Array(vec![other.clone()])),
+        (FieldKind::Number { .. }, v) => Bound::Real(match v {
+            Value::Number(n) => n.as_f64().unwrap_or(0.0),
+            Value::Bool(b) => f64::from(u8::from(*b)),
+            Value::String(s) => s.trim().parse().unwrap_or(0.0),
+            _ => 0.0,
+        }),
+        (FieldKind::Bool, v) => Bound::Bool(match v {
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+            Value::String(s) => s == "1" || s.eq_ignore_ascii_case("true"),
+            _ => false,
+        }),
+        (_, Value::String(s)) => Bound::Text(s.clone()),
+        (_, Value::Null) => Bound::Text(String::new()),
+        (_, Value::Bool(b)) => Bound::Text(if *b { "1" } else { "0" }.into()),
+        (_, Value::Number(n)) => Bound::Text(n.to_string()),
+        (_, other) => Bound::Text(other.to_string()),
+    }
+}
+
+/// Binds every field of `row` in field order (missing ones as their zero value).
+fn bind_values<'q>(mut q: PgQuery<'q>, coll: &Collection, row: &Row) -> PgQuery<'q> {
+    for f in &coll.fields {
+        let zero;
+        let v = match row.get(&f.name) {
+            Some(v) => v,
+            None => {
+                zero = f.zero_value();
+                &zero
+            }
+        };
+        q = match encode(&f.kind, f.is_multi(), v) {
+            Bound::Text(s) => q.bind(s),
+            Bound::Real(x) => q.bind(x),
+            Bound::Bool(b) => q.bind(b),
+            Bound::Json(v) => q.bind(Json(v)),
+            Bound::NullJson => q.bind(Option::<Json<Value>>::None),
+        };
+    }
+    q
+}
+
+/// One column value as read, by its PostgreSQL type.
+enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Text(String),
+    Json(Value),
+}
+
+fn cell(row: &PgRow, i: usize) -> Result<Cell, StoreError> {
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Cell::Null);
+    }
+    let ty = raw.type_info().name().to_string();
+    Ok(match ty.as_str() {
+        "FLOAT8" => Cell::Real(row.try_get::<f64, _>(i)?),
+        "FLOAT4" => Cell::Real(f64::from(row.try_get::<f32, _>(i)?)),
+        "INT8" => Cell::Int(row.try_get::<i64, _>(i)?),
+        "INT4" => Cell::Int(i64::from(row.try_get::<i32, _>(i)?)),
+        "INT2" => Cell::Int(i64::from(row.try_get::<i16, _>(i)?)),
+        "BOOL" => Cell::Bool(row.try_get::<bool, _>(i)?),
+        "JSONB" | "JSON" => Cell::Json(row.try_get::<Json<Value>, _>(i)?.0),
+        _ => Cell::Text(row.try_get::<String, _>(i)?),
+    })
+}
+
+fn decode_row(coll: &Collection, r: &PgRow) -> Result<Row, StoreError> {
+    let mut m = Map::new();
+    for (i, f) in coll.fields.iter().enumerate() {
+        m.insert(f.name.clone(), decode(&f.kind, f.is_multi(), cell(r, i)?));
+    }
+    Ok(m)
+}
+
+/// A float as JSON: integral values as integers (`5`, not `5.0`), like SQLite's NUMERIC.
+fn number(f: f64) -> Value {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+        Value::from(f as i64)
+    } else {
+        serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::from(0))
+    }
+}
+
+/// The stored JSON shape of a column value (mirrors `sqlite::decode`).
+fn decode(kind: &FieldKind, multi: bool, v: Cell) -> Value {
+    match kind {
+        FieldKind::Number { .. } => match v {
+            Cell::Int(i) => Value::from(i),
+            Cell::Real(f) => number(f),
+            Cell::Bool(b) => Value::from(i64::from(b)),
+            Cell::Text(t) => t.trim().parse::<f64>().map(number).unwrap_or(Value::from(0)),
+            Cell::Json(Value::Number(n)) => n.as_f64().map(number).unwrap_or(Value::from(0)),
+            _ => Value::from(0),
+        },
+        FieldKind::Bool => match v {
+            Cell::Bool(b) => Value::Bool(b),
+            Cell::Int(i) => Value::Bool(i != 0),
+            Cell::Real(f) => Value::Bool(f != 0.0),
+            Cell::Text(t) => Value::Bool(t == "1" || t.eq_ignore_ascii_case("true")),
+            Cell::Json(Value::Bool(b)) => Value::Bool(b),
+            _ => Value::Bool(false),
+        },
+        FieldKind::Json { .. } | FieldKind::GeoPoint => match v {
+            Cell::Json(v) => v,
+            Cell::Text(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
+            Cell::Int(i) => Value::from(i),
+            Cell::Real(f) => number(f),
+            Cell::Bool(b) => Value::Bool(b),
+            Cell::Null => Value::Null,
+        },
+        _ if multi => match v {
+            Cell::Json(Value::Array(a)) => Value::Array(a),
+            Cell::Json(Value::Null) | Cell::Null => Value::Array(vec![]),
+            Cell::Json(Value::String(s)) if s.is_empty() => Value::Array(vec![]),
+            Cell::Json(other) => Value::Array(vec![other]),
+            Cell::Text(t) => match serde_json::from_str::<Value>(&t) {
+                Ok(Value::Array(a)) => Value::Array(a),
+                _ if t.is_empty() => Value::Array(vec![]),
+                _ => Value::Array(vec![Value::String(t)]),
+            },
+            _ => Value::Array(vec![]),
+        },
+        _ => match v {
+            Cell::Text(t) => Value::String(t),
+            Cell::Int(i) => Value::String(i.to_string()),
+            Cell::Real(f) => Value::String(f.to_string()),
+            Cell::Bool(b) => Value::String(if b { "1" } else { "0" }.into()),
+            Cell::Json(Value::String(s)) => Value::String(s),
+            Cell::Json(other) => Value::String(other.to_string()),
+            Cell::Null => Value::String(String::new()),
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "postgres_tests.rs"]
+mod tests;
+/// Store futures must be `Send` for any lifetime (axum handlers, `tokio::spawn`): a compile-time
+/// check.
+#[cfg(test)]
+#[allow(dead_code)]
+fn assert_send<'a>(db: &'a Db, c: &'a Collection, s: &'a Schema, row: &'a Row) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(db.create_collection(c));
+    is_send(db.update_collection(c, c));
+    is_send(db.delete_collection(c));
+    is_send(db.truncate(c));
+    is_send(db.delete_record(s, c, ""));
+    is_send(db.insert_record(c, row, None));
+    is_send(db.update_record(c, "", row, None));
+    is_send(db.load_collections());
+    is_send(db.query_rows(c, "", &[]));
+    is_send(db.existing_ids(c, &[]));
+    is_send(db.find_by_field(c, "", ""));
+    is_send(Db::open(""));
+}
