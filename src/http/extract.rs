@@ -88,6 +88,9 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             return Ok(Body(Map::new()));
         }
         if ct.starts_with("application/x-www-form-urlencoded") {
+            if bytes.contains(&0) || bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+                return Err(nul_error());
+            }
             let mut map = form_to_map(&bytes);
             if let Some(Value::String(payload)) = map.remove("@jsonPayload") {
                 if let Ok(Value::Object(extra)) = serde_json::from_str(&payload) {
@@ -102,9 +105,27 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             ));
         }
         match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(m)) if has_nul(&Value::Object(m.clone())) => Err(nul_error()),
             Ok(Value::Object(m)) => Ok(Body(m)),
             Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object.")),
             Err(e) => Err(ApiError::bad_request(format!("{GENERIC_400} Invalid JSON body: {e}."))),
         }
     }
+}
+
+/// NUL characters are refused in every body: PostgreSQL cannot store them in text or JSON, and
+/// one behaviour on both engines beats silently different data.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+fn nul_error() -> ApiError {
+    ApiError::bad_request(
+        "The request body contains a NUL character (\\u0000), which is not allowed.",
+    )
 }

@@ -15,7 +15,8 @@ use crate::service::records::ListParams;
 use crate::service::{error_entry, Result, Service, ServiceError};
 use crate::store::StoreError;
 
-const RESERVED_FIELD_NAMES: &[&str] = &["expand", "collectionId", "collectionName", "rowid"];
+const RESERVED_FIELD_NAMES: &[&str] =
+    &["expand", "collectionId", "collectionName", "rowid", "_rowid", "oid", "_rowid_"];
 /// Names of storage tables and SQL functions a collection may not take.
 const RESERVED_COLLECTION_NAMES: &[&str] =
     &["_collections", "_params", "_migrations", "json_each", "json_tree", "pragma_table_info"];

@@ -84,6 +84,10 @@ fn truthy(raw: &Option<String>) -> bool {
 }
 
 fn guard_client_expr(name: &str, raw: &str, info: &RequestInfo) -> Result<()> {
+    if raw.contains('\0') {
+        // PostgreSQL cannot bind NUL in text; refuse it on every engine alike.
+        return Err(ServiceError::bad(format!("Invalid {name}: NUL characters are not allowed.")));
+    }
     if !info.is_superuser() && (raw.contains("@request.") || raw.contains("@collection.")) {
         return Err(ServiceError::Forbidden(format!(
             "Only superusers can use @request. and @collection. in \"{name}\"."

@@ -40,6 +40,10 @@ pub(crate) trait Dialect: Send + Sync {
     fn lateral_join(&self, source: &str) -> String;
     /// Translates a `strftime` format (SQLite's `%Y-%m-%d …`) into the engine's own.
     fn strftime_format(&self, format: &str) -> String;
+    /// An ORDER BY term; NULLs sort first ascending (SQLite's rule) on every engine.
+    fn order_term(&self, expr: &str, desc: bool) -> String;
+    /// A JSON value (e.g. a JSON path result) as a number.
+    fn json_number(&self, expr: &str) -> String;
 }
 
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -122,10 +126,15 @@ impl Dialect for Sqlite {
     fn strftime_format(&self, format: &str) -> String {
         format.to_string()
     }
+    fn order_term(&self, expr: &str, desc: bool) -> String {
+        format!("{expr} {}", if desc { "DESC" } else { "ASC" })
+    }
+    fn json_number(&self, expr: &str) -> String {
+        expr.to_string()
+    }
 }
 
 /// PostgreSQL's dialect (values are typed: the compiler lines types up before comparing).
-#[allow(dead_code)] // Constructed by the Postgres backend, which is being merged.
 pub(crate) struct Postgres;
 
 impl Dialect for Postgres {
@@ -224,5 +233,11 @@ impl Dialect for Postgres {
             });
         }
         out
+    }
+    fn order_term(&self, expr: &str, desc: bool) -> String {
+        format!("{expr} {}", if desc { "DESC NULLS LAST" } else { "ASC NULLS FIRST" })
+    }
+    fn json_number(&self, expr: &str) -> String {
+        format!("(CASE WHEN jsonb_typeof({expr}) = 'number' THEN ({expr} #>> '{{}}')::double precision END)")
     }
 }

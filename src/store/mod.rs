@@ -6,7 +6,6 @@
 //! SQL built here goes through `Dialect` (placeholders, JSON functions) so it runs on both.
 
 mod dialect;
-mod dialect_pg;
 mod migrate;
 mod postgres;
 mod query;
@@ -163,7 +162,7 @@ impl Store {
     fn dialect(&self) -> &'static dyn dialect::Dialect {
         match &self.backend {
             Backend::Sqlite(_) => &dialect::Sqlite,
-            Backend::Postgres(_) => &dialect_pg::Postgres,
+            Backend::Postgres(_) => &dialect::Postgres,
         }
     }
 

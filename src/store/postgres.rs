@@ -357,7 +357,7 @@ impl Db {
         ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
         let (sql, params) =
-            crate::store::existing_ids_sql(&crate::store::dialect_pg::Postgres, coll, ids);
+            crate::store::existing_ids_sql(&crate::store::dialect::Postgres, coll, ids);
         self.query_strings(&sql, &params).await
     }
 
@@ -368,12 +368,8 @@ impl Db {
         field: &str,
         value: &str,
     ) -> Result<Option<Row>, StoreError> {
-        let (sql, params) = crate::store::find_by_field_sql(
-            &crate::store::dialect_pg::Postgres,
-            coll,
-            field,
-            value,
-        );
+        let (sql, params) =
+            crate::store::find_by_field_sql(&crate::store::dialect::Postgres, coll, field, value);
         Ok(self.query_rows(coll, &sql, &params).await?.into_iter().next())
     }
 }

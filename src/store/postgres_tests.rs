@@ -870,10 +870,8 @@ fn pool_size_comes_from_the_url() {
 }
 
 /// Filters, sorts and rules compiled by `query.rs` run on PostgreSQL and must select the same
-/// records as on SQLite. Ignored until `query.rs`/`dialect.rs` are PostgreSQL-ready (they are
-/// being ported on `main`); run with `cargo test --lib -- --ignored filters_match_sqlite`.
+/// records as on SQLite.
 #[tokio::test]
-#[ignore = "query.rs/dialect.rs are not PostgreSQL-ready yet; this lists what fails"]
 async fn filters_match_sqlite() {
     let t = pg!();
     let dir = tempfile::tempdir().unwrap();

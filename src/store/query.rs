@@ -267,7 +267,6 @@ impl<'a> Compiler<'a> {
         self.client = !self.info.is_superuser();
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            let dir = if item.desc { "DESC" } else { "ASC" };
             let first = item.ident.segments.first().map(String::as_str).unwrap_or_default();
             let sql = match first {
                 "@random" => self.dialect.random().to_string(),
@@ -283,7 +282,7 @@ impl<'a> Compiler<'a> {
                     r.sql
                 }
             };
-            out.push(format!("{sql} {dir}"));
+            out.push(self.dialect.order_term(&sql, item.desc));
         }
         self.client = false;
         Ok(out)
@@ -541,7 +540,9 @@ impl<'a> Compiler<'a> {
                     if r.chain.is_some() {
                         return err("geoDistance does not accept multi-value arguments");
                     }
-                    parts.push(r.sql);
+                    let sql =
+                        if r.ty == Ty::Json { self.dialect.json_number(&r.sql) } else { r.sql };
+                    parts.push(sql);
                 }
                 let sql = self.dialect.geo_distance(&parts[0], &parts[1], &parts[2], &parts[3]);
                 Ok(Resolved::scalar(sql, true).typed(Ty::Number))

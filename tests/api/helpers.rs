@@ -42,7 +42,10 @@ impl TestDb {
         let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
             .await
             .expect("PostgreSQL at BASALT_TEST_POSTGRES is reachable");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create db");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create db");
         TestDb { server: server.to_string(), name }
     }
 
@@ -61,7 +64,8 @@ impl Drop for TestDb {
             };
             rt.block_on(async move {
                 use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await
+                if let Ok(mut conn) =
+                    sqlx::PgConnection::connect(&format!("{server}/postgres")).await
                 {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                     let _ = sqlx::query(&sql).execute(&mut conn).await;
