@@ -326,9 +326,25 @@ impl Service {
             Some(_) => {
                 return Err(ServiceError::bad(format!("superuser {email:?} already exists")))
             }
-            None => {
-                self.create_record(&coll.name, body, &params, &info).await?;
-            }
+            None => match self.create_record(&coll.name, body.clone(), &params, &info).await {
+                Ok(_) => {}
+                // Another process created it between our lookup and insert: update it instead.
+                Err(ServiceError::BadRequest { data, .. })
+                    if allow_update
+                        && data
+                            .get("email")
+                            .is_some_and(|e| e["code"] == "validation_not_unique") =>
+                {
+                    let row = self.store.find_by_field(&coll, "email", email).await?;
+                    let id = row
+                        .as_ref()
+                        .and_then(|r| r.get("id"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    self.update_record(&coll.name, id, body, &params, &info).await?;
+                }
+                Err(e) => return Err(e),
+            },
         }
         Ok(())
     }

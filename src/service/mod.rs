@@ -93,7 +93,8 @@ pub(crate) fn error_entry(code: &str, message: &str) -> Value {
 /// The application core: storage plus the schema snapshot.
 pub struct Service {
     pub store: Arc<Store>,
-    schema: RwLock<Arc<Schema>>,
+    /// Shared with the schema watcher task (see `watch_schema`).
+    schema: Arc<RwLock<Arc<Schema>>>,
     /// A bcrypt hash checked against when a login names an unknown identity (equal timing).
     dummy_hash: tokio::sync::OnceCell<String>,
 }
@@ -103,12 +104,35 @@ impl Service {
     pub async fn new(store: Arc<Store>) -> Result<Service> {
         let svc = Service {
             store,
-            schema: RwLock::new(Arc::new(Schema::default())),
+            schema: Arc::new(RwLock::new(Arc::new(Schema::default()))),
             dummy_hash: tokio::sync::OnceCell::new(),
         };
         svc.reload_schema().await?;
         svc.ensure_default_collections().await?;
+        svc.watch_schema();
         Ok(svc)
+    }
+
+    /// With several instances on one database, reloads the schema snapshot whenever any of
+    /// them announces a change, so collections created or altered elsewhere are served here
+    /// without a restart.
+    fn watch_schema(&self) {
+        let Some(mut events) = self.store.schema_events() else { return };
+        let (store, slot) = (self.store.clone(), self.schema.clone());
+        tokio::spawn(async move {
+            while events.changed().await.is_ok() {
+                match store.load_collections().await {
+                    Ok(all) => {
+                        let next = Arc::new(Schema::new(all));
+                        match slot.write() {
+                            Ok(mut s) => *s = next,
+                            Err(poisoned) => *poisoned.into_inner() = next,
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "schema reload after a change failed"),
+                }
+            }
+        });
     }
 
     /// The current schema snapshot.
@@ -146,7 +170,7 @@ impl Service {
                 "CREATE UNIQUE INDEX idx_tokenKey_pbc_3142635823 ON _superusers (tokenKey)".into(),
                 "CREATE UNIQUE INDEX idx_email_pbc_3142635823 ON _superusers (email) WHERE email != ''".into(),
             ];
-            self.store.create_collection(&c).await?;
+            self.create_default(&c).await?;
         }
         if schema.get(USERS_ID).is_none() && schema.get("users").is_none() {
             let mut c = Collection::blank(CollectionType::Auth, "users");
@@ -177,9 +201,21 @@ impl Service {
                 "CREATE UNIQUE INDEX idx_email__pb_users_auth_ ON users (email) WHERE email != ''"
                     .into(),
             ];
-            self.store.create_collection(&c).await?;
+            self.create_default(&c).await?;
         }
         self.reload_schema().await
+    }
+
+    /// Creates a default collection; another instance starting on the same database at the
+    /// same moment may have won the race, which is fine.
+    async fn create_default(&self, c: &Collection) -> Result<()> {
+        if let Err(e) = self.store.create_collection(c).await {
+            let exists = self.store.load_collections().await?.iter().any(|x| x.id == c.id);
+            if !exists {
+                return Err(e.into());
+            }
+        }
+        Ok(())
     }
 
     /// Looks a collection up by id or name, with PocketBase's 404 message.

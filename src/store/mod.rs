@@ -154,6 +154,15 @@ impl Store {
         Ok(Store { backend: Backend::Sqlite(db), queries: AtomicU64::new(0) })
     }
 
+    /// Bumped whenever another instance (or this one) changed the schema, on engines shared by
+    /// several instances (PostgreSQL); `None` for the embedded SQLite.
+    pub fn schema_events(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(db) => Some(db.schema_events()),
+        }
+    }
+
     /// Number of read statements executed so far (tests use it to catch N+1 queries).
     pub fn query_count(&self) -> u64 {
         self.queries.load(Ordering::Relaxed)

@@ -48,7 +48,15 @@ pub(crate) struct Db {
     /// statements may describe the old columns (e.g. a TEXT column that became JSONB), which
     /// PostgreSQL rejects with "cached plan must not change result type".
     schema_changed: Arc<AtomicU64>,
+    /// Bumped whenever any instance on this database changed the schema (LISTEN/NOTIFY), or
+    /// when notifications may have been missed (the listening connection was lost).
+    schema_events: tokio::sync::watch::Receiver<u64>,
+    /// Stops the listener task on `close`.
+    stop_listener: tokio::sync::watch::Sender<bool>,
 }
+
+/// The channel schema changes are announced on; the payload is the collection id, never data.
+const SCHEMA_CHANNEL: &str = "basalt_schema";
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
@@ -193,11 +201,70 @@ impl Db {
                 Box::pin(async move { Ok(keep) })
             })
             .connect_lazy_with(options);
-        Ok(Db { pool, epoch, schema_changed })
+        let (events_tx, schema_events) = tokio::sync::watch::channel(0u64);
+        let (stop_listener, stop_rx) = tokio::sync::watch::channel(false);
+        let db = Db { pool, epoch, schema_changed, schema_events, stop_listener };
+        db.spawn_listener(url, events_tx, stop_rx);
+        Ok(db)
+    }
+
+    /// Listens for schema changes made by any instance on this database. On each one (and
+    /// after a reconnect, when some may have been missed) pooled connections are retired and
+    /// `schema_events` is bumped so the service reloads its schema snapshot.
+    fn spawn_listener(
+        &self,
+        url: String,
+        events: tokio::sync::watch::Sender<u64>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let (epoch, changed) = (self.epoch, self.schema_changed.clone());
+        let bump = move || {
+            let nanos = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
+            changed.store(nanos, Ordering::Release);
+            events.send_modify(|n| *n += 1);
+        };
+        tokio::spawn(async move {
+            loop {
+                let listener = async {
+                    // Its own connection, outside the pool: it must not take a pooled slot.
+                    let mut l = sqlx::postgres::PgListener::connect(&url).await?;
+                    l.listen(SCHEMA_CHANNEL).await?;
+                    // Changes made while we were not listening are unknown: reload once.
+                    bump();
+                    loop {
+                        match l.try_recv().await? {
+                            Some(_) => bump(),
+                            // The connection dropped; the next call reconnects.
+                            None => bump(),
+                        }
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<(), sqlx::Error>(())
+                };
+                tokio::select! {
+                    res = listener => {
+                        if let Err(e) = res {
+                            tracing::warn!(error = %e, "schema listener lost its connection; retrying");
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+
+    /// A receiver bumped on every schema change announced on this database.
+    pub(crate) fn schema_events(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.schema_events.clone()
     }
 
     /// Closes every connection (waiting for the ones in use).
     pub(crate) async fn close(&self) {
+        let _ = self.stop_listener.send(true);
         self.pool.close().await;
     }
 
@@ -227,6 +294,10 @@ impl Db {
     pub(crate) async fn create_collection(&self, c: &Collection) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let res = create_collection_tx(&mut tx, c).await;
+        let res = match res {
+            Ok(()) => notify_schema(&mut tx, &c.id).await,
+            Err(e) => Err(e),
+        };
         finish(tx, res).await?;
         self.mark_schema_changed();
         Ok(())
@@ -241,6 +312,10 @@ impl Db {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let res = update_collection_tx(&mut tx, old, new).await;
+        let res = match res {
+            Ok(()) => notify_schema(&mut tx, &new.id).await,
+            Err(e) => Err(e),
+        };
         finish(tx, res).await?;
         self.mark_schema_changed();
         Ok(())
@@ -249,6 +324,10 @@ impl Db {
     pub(crate) async fn delete_collection(&self, c: &Collection) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let res = delete_collection_tx(&mut tx, c).await;
+        let res = match res {
+            Ok(()) => notify_schema(&mut tx, &c.id).await,
+            Err(e) => Err(e),
+        };
         finish(tx, res).await?;
         self.mark_schema_changed();
         Ok(())
@@ -468,6 +547,16 @@ where
 
 /// Commits `tx` when `res` is a success; otherwise rolls it back right away (rather than when
 /// the dropped transaction's connection is next used) and returns the error.
+/// Announces a schema change to every instance; delivered when the transaction commits.
+async fn notify_schema(conn: &mut PgConnection, collection_id: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(SCHEMA_CHANNEL)
+        .bind(collection_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 async fn finish<T>(
     tx: sqlx::Transaction<'static, Postgres>,
     res: Result<T, StoreError>,

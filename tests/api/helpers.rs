@@ -78,15 +78,25 @@ impl Drop for TestDb {
 
 /// Starts a fresh server (empty data dir or database, one superuser) on a random loopback port.
 pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
     let db = match postgres_server() {
         Some(server) => Some(TestDb::create(&server).await),
         None => None,
     };
+    let url = db.as_ref().map(TestDb::url);
+    start_app(url, db).await
+}
+
+/// Starts another server on an existing PostgreSQL database (several instances as one).
+pub async fn spawn_app_on(db_url: &str) -> TestApp {
+    start_app(Some(db_url.to_string()), None).await
+}
+
+async fn start_app(db_url: Option<String>, db: Option<TestDb>) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
     let config = Config {
         http: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().to_path_buf(),
-        db_url: db.as_ref().map(TestDb::url),
+        db_url,
     };
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
@@ -108,6 +118,24 @@ pub async fn spawn_app() -> TestApp {
         stop: Some(tx),
         task: Some(task),
         _db: db,
+    }
+}
+
+/// Polls `check` every 20 ms until it returns true or `timeout` passes; returns the last result.
+pub async fn eventually<F, Fut>(timeout: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
