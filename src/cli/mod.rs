@@ -1,7 +1,10 @@
-//! Command line (clap), with PocketBase's commands and flags: `serve`, `superuser`, `migrate`.
+//! Command line (clap), with PocketBase's commands and flags: `serve`, `superuser`, `migrate`,
+//! plus `migrate-db` (copy a SQLite project into PostgreSQL).
 
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -37,6 +40,21 @@ enum Command {
     },
     /// Applies pending system migrations and exits.
     Migrate,
+    /// Copies a SQLite project (collections, records, system tables) into PostgreSQL.
+    ///
+    /// Safe to run again: collections and records already on the target (same id) are kept.
+    /// Stop the server using the source first, or later writes are not copied.
+    MigrateDb {
+        /// The source: a data directory holding data.db, or sqlite:///path/to/data.db.
+        #[arg(long, value_name = "DIR_OR_SQLITE_URL")]
+        from: String,
+        /// The target: postgres://user[:password]@host[:port]/database.
+        #[arg(long, value_name = "POSTGRES_URL")]
+        to: String,
+        /// Rows read and written per batch.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        batch_size: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,8 +107,91 @@ pub async fn run() -> anyhow::Result<()> {
             svc.store.close().await;
             println_out("Migrations applied.");
         }
+        Command::MigrateDb { from, to, batch_size } => migrate_db(&from, &to, batch_size).await?,
     }
     Ok(())
+}
+
+/// The SQLite file named by `--from`: a data directory (its `data.db`), a file, or a
+/// `sqlite://` URL of either (`sqlite:///abs/path`, `sqlite://relative/path`).
+fn sqlite_source(from: &str) -> anyhow::Result<PathBuf> {
+    let path = match from.strip_prefix("sqlite://") {
+        Some(rest) => PathBuf::from(rest.split('?').next().unwrap_or(rest)),
+        None if from.contains("://") => {
+            anyhow::bail!("--from {from:?}: expected a data directory or a sqlite:// URL")
+        }
+        None => PathBuf::from(from),
+    };
+    if path.is_dir() {
+        let file = path.join("data.db");
+        if !file.is_file() {
+            anyhow::bail!("--from {from:?}: {} has no data.db", path.display());
+        }
+        return Ok(file);
+    }
+    if !path.is_file() {
+        anyhow::bail!("--from {from:?}: {} does not exist", path.display());
+    }
+    Ok(path)
+}
+
+/// `basalt migrate-db`: copies, shows progress on stderr and the count check on stdout; fails
+/// (exit code 1) when a table's counts differ.
+async fn migrate_db(from: &str, to: &str, batch_size: u32) -> anyhow::Result<()> {
+    use crate::store::{copy_database, Progress, Store};
+    let source = sqlite_source(from)?;
+    let src = Store::open_sqlite_file(&source)
+        .await
+        .with_context(|| format!("opening the source {}", source.display()))?;
+    let dst = Store::open(Path::new(""), Some(to)).await.context("opening the target")?;
+    let started = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut show = |p: &Progress| {
+        // A terminal gets one line per table, rewritten after every batch; logs get the last.
+        let line = format!("{:<24} {}/{}", p.table, p.copied, p.total);
+        let mut err = std::io::stderr().lock();
+        let _ = match (tty, p.finished) {
+            (true, false) => write!(err, "\r{line}"),
+            (true, true) => writeln!(err, "\r{line}"),
+            (false, true) => writeln!(err, "{line}"),
+            (false, false) => Ok(()),
+        };
+    };
+    let result = copy_database(&src, &dst, batch_size as usize, &mut show).await;
+    src.close().await;
+    dst.close().await;
+    let report = result.context("copying")?;
+    let secs = started.elapsed().as_secs_f64();
+    let mut out = format!(
+        "{:<24} {:>10} {:>10} {:>10}  {:<10} {}\n",
+        "TABLE", "SOURCE", "TARGET", "INSERTED", "DEFINITION", "CHECK"
+    );
+    for t in &report.tables {
+        out.push_str(&format!(
+            "{:<24} {:>10} {:>10} {:>10}  {:<10} {}\n",
+            t.table,
+            t.source_count,
+            t.target_count,
+            t.inserted.map_or("-".to_string(), |n| n.to_string()),
+            t.definition.map_or("-", |d| d.as_str()),
+            if t.matches() { "ok" } else { "MISMATCH" }
+        ));
+    }
+    let rows: i64 = report.tables.iter().map(|t| t.source_count).sum();
+    if report.ok() {
+        out.push_str(&format!(
+            "All {} tables match ({rows} rows) in {secs:.1}s.",
+            report.tables.len()
+        ));
+        println_out(&out);
+        return Ok(());
+    }
+    println_out(&out);
+    let bad: Vec<String> = report
+        .mismatches()
+        .map(|t| format!("{} (source {}, target {})", t.table, t.source_count, t.target_count))
+        .collect();
+    anyhow::bail!("row counts differ: {}", bad.join(", "))
 }
 
 fn describe(e: crate::service::ServiceError) -> anyhow::Error {

@@ -11,6 +11,7 @@ mod postgres;
 mod query;
 mod schema_sql;
 mod sqlite;
+mod transfer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use crate::model::filter::SortItem;
 use crate::model::request::RequestInfo;
 
 pub use query::{Param, QueryError};
+pub use transfer::{copy_database, Definition, Progress, Report, TableReport, DEFAULT_BATCH_SIZE};
 
 /// A record as stored: field name → value in its stored JSON shape.
 pub type Row = Map<String, Value>;

@@ -1006,6 +1006,10 @@ fn decode(kind: &FieldKind, multi: bool, v: Cell) -> Value {
     }
 }
 
+/// Bulk import for `basalt migrate-db` (`store::transfer`).
+#[path = "postgres_import.rs"]
+pub(crate) mod import;
+
 #[cfg(test)]
 #[path = "postgres_tests.rs"]
 mod tests;

@@ -9,6 +9,7 @@ mod collections_admin;
 mod concurrency;
 mod filter_security;
 mod helpers;
+mod migrate_db;
 mod query;
 mod query_list;
 mod records;
