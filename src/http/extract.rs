@@ -27,7 +27,7 @@ impl FromRequestParts<AppState> for Req {
             ..Default::default()
         };
         if let Some(h) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            info.auth = state.svc.authenticate(h).await;
+            info.auth = state.svc.authenticate(h).await?;
         }
         for (name, value) in &parts.headers {
             if name == AUTHORIZATION {

@@ -88,8 +88,9 @@ impl Service {
     }
 
     /// Resolves an `Authorization` header value (with or without `Bearer `) to its record.
-    /// Any invalid, expired or revoked token resolves to `None` (guest).
-    pub async fn authenticate(&self, header: &str) -> Option<AuthRecord> {
+    /// Any invalid, expired or revoked token resolves to `Ok(None)` (guest); only an unavailable
+    /// database is an error, so an outage is a 503 instead of silently logging the client out.
+    pub async fn authenticate(&self, header: &str) -> Result<Option<AuthRecord>> {
         let token = header.trim();
         let token = token
             .strip_prefix("Bearer ")
@@ -97,36 +98,45 @@ impl Service {
             .unwrap_or(token)
             .trim();
         if token.is_empty() {
-            return None;
+            return Ok(None);
         }
         let mut insecure = Validation::new(Algorithm::HS256);
         insecure.insecure_disable_signature_validation();
         insecure.validate_exp = false;
-        let unverified =
+        let Ok(unverified) =
             jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &insecure)
-                .ok()?;
+        else {
+            return Ok(None);
+        };
         if unverified.claims.kind != "auth" {
-            return None;
+            return Ok(None);
         }
         let schema = self.schema();
-        let coll = schema.by_id(&unverified.claims.collection_id)?.clone();
+        let Some(coll) = schema.by_id(&unverified.claims.collection_id).cloned() else {
+            return Ok(None);
+        };
         if !coll.is_auth() {
-            return None;
+            return Ok(None);
         }
-        let row = self
+        let found = self
             .store
             .get_record(&schema, &coll, &RequestInfo::default(), &unverified.claims.id, None)
-            .await
-            .ok()??;
+            .await;
+        let row = match found {
+            Ok(Some(row)) => row,
+            Ok(None) => return Ok(None),
+            Err(crate::store::StoreError::Unavailable(cause)) => {
+                return Err(ServiceError::Unavailable(cause))
+            }
+            Err(_) => return Ok(None),
+        };
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        jsonwebtoken::decode::<Claims>(
-            token,
-            &DecodingKey::from_secret(&signing_key(&coll, &row)),
-            &validation,
-        )
-        .ok()?;
-        Some(AuthRecord { collection: coll, record: row })
+        let key = DecodingKey::from_secret(&signing_key(&coll, &row));
+        if jsonwebtoken::decode::<Claims>(token, &key, &validation).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(AuthRecord { collection: coll, record: row }))
     }
 
     fn auth_collection(&self, name: &str) -> Result<Arc<Collection>> {

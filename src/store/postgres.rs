@@ -81,7 +81,10 @@ fn map_error(e: sqlx::Error, coll: Option<&Collection>) -> StoreError {
             // Class 08: connection exceptions (but 08P01, a protocol violation, is a bug);
             // 57P0x: the server is shutting down or starting; 53300: too many connections.
             let connection = code.starts_with("08") && code != "08P01";
-            if connection || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300") {
+            // Also what a refused new connection reports: 55000 (database not accepting
+            // connections), 28xxx (authentication), 3D000 (no such database), 57P04 (dropped).
+            let refused = matches!(&*code, "55000" | "28000" | "28P01" | "3D000" | "57P04");
+            if connection || refused || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300") {
                 return StoreError::Unavailable(e.to_string());
             }
         }
