@@ -27,6 +27,10 @@ use crate::model::request::RequestInfo;
 pub use query::{Param, QueryError};
 pub use transfer::{copy_database, Definition, Progress, Report, TableReport, DEFAULT_BATCH_SIZE};
 
+/// The default log filter: `info`, with the database driver's own notices (e.g. PostgreSQL's
+/// "relation already exists, skipping" from idempotent migrations) kept to warnings.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
+
 /// A record as stored: field name → value in its stored JSON shape.
 pub type Row = Map<String, Value>;
 
