@@ -386,6 +386,12 @@ impl Db {
             marks.join(", ")
         );
         let sql = keyed_by_fields(&sql, coll);
+        if check.is_none() {
+            // One statement is its own transaction: no BEGIN/COMMIT round trips.
+            let query = bind_values(sqlx::query(&sql), coll, row);
+            query.execute(&self.pool).await.map_err(|e| map_error(e, Some(coll)))?;
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await?;
         let res = write_tx(&mut tx, bind_values(sqlx::query(&sql), coll, row), coll, check).await;
         finish(tx, res).await
@@ -413,6 +419,11 @@ impl Db {
         );
         let sql = keyed_by_fields(&sql, coll);
         let query = bind_values(sqlx::query(&sql), coll, row).bind(id.to_string());
+        if check.is_none() {
+            // One statement is its own transaction: no BEGIN/COMMIT round trips.
+            let done = query.execute(&self.pool).await.map_err(|e| map_error(e, Some(coll)))?;
+            return if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) };
+        }
         let mut tx = self.pool.begin().await?;
         let res = write_tx(&mut tx, query, coll, check).await;
         finish(tx, res).await
