@@ -13,7 +13,7 @@ set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true # `&` in a replacement stays literal (bash 5.2)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-INSTANCES=3
+INSTANCES="${BASALT_INSTANCES:-3}"  # the scaling benchmark varies it
 db="${BASALT_DB:-}"
 bin=""
 port=8090

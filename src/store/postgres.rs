@@ -145,13 +145,29 @@ fn unique_columns(
 }
 
 /// Splits the pool size (`pool_max_conns`, as in pgx) off the URL.
-fn pool_settings(url: &str) -> Result<(String, u32), StoreError> {
+/// Pool knobs read from (and removed from) the URL: `pool_max_conns=N` and
+/// `pool_acquire_timeout=SECONDS` (how long a request waits for a connection before a 503).
+pub(crate) struct PoolSettings {
+    pub url: String,
+    pub size: u32,
+    pub acquire_timeout: Duration,
+}
+
+fn pool_settings(url: &str) -> Result<PoolSettings, StoreError> {
     let mut parsed =
         url::Url::parse(url).map_err(|e| StoreError::Db(format!("invalid PostgreSQL URL: {e}")))?;
     let mut size = DEFAULT_POOL_SIZE;
+    let mut acquire_timeout = ACQUIRE_TIMEOUT;
     let mut rest: Vec<(String, String)> = Vec::new();
     for (k, v) in parsed.query_pairs() {
-        if k == "pool_max_conns" {
+        if k == "pool_acquire_timeout" {
+            acquire_timeout = v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| StoreError::Db(format!("invalid pool_acquire_timeout {v:?}")))?;
+        } else if k == "pool_max_conns" {
             size = v
                 .parse::<u32>()
                 .ok()
@@ -166,7 +182,7 @@ fn pool_settings(url: &str) -> Result<(String, u32), StoreError> {
     } else {
         parsed.query_pairs_mut().clear().extend_pairs(rest);
     }
-    Ok((parsed.to_string(), size))
+    Ok(PoolSettings { url: parsed.to_string(), size, acquire_timeout })
 }
 
 /// Whether a pooled connection opened `age` ago may be reused after the schema change at
@@ -182,13 +198,13 @@ fn opened_after(epoch: Instant, age: Duration, changed: u64) -> bool {
 impl Db {
     /// Connects and applies the system migrations.
     pub(crate) async fn open(url: &str) -> Result<Db, StoreError> {
-        let (url, size) = pool_settings(url)?;
+        let PoolSettings { url, size, acquire_timeout } = pool_settings(url)?;
         let options = PgConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Db(format!("invalid PostgreSQL URL: {e}")))?
             .application_name("basalt");
         // One direct connection first: its error says why (refused, authentication, unknown
         // database) where a pool would only time out; it also applies the migrations.
-        let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options))
+        let mut conn = tokio::time::timeout(acquire_timeout, PgConnection::connect_with(&options))
             .await
             .map_err(|_| StoreError::Unavailable("timed out connecting to PostgreSQL".into()))??;
         migrate::apply_postgres(&mut conn).await?;
@@ -198,7 +214,7 @@ impl Db {
         let changed = schema_changed.clone();
         let pool = PgPoolOptions::new()
             .max_connections(size)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(acquire_timeout)
             .before_acquire(move |_conn, meta| {
                 let keep = opened_after(epoch, meta.age, changed.load(Ordering::Acquire));
                 Box::pin(async move { Ok(keep) })

@@ -861,12 +861,17 @@ fn unique_columns_fall_back_to_the_error_detail() {
 
 #[test]
 fn pool_size_comes_from_the_url() {
-    let (url, n) =
-        super::pool_settings("postgres://u@h/db?pool_max_conns=3&sslmode=disable").unwrap();
-    assert_eq!((url.as_str(), n), ("postgres://u@h/db?sslmode=disable", 3));
-    let (url, n) = super::pool_settings("postgres://u@h/db").unwrap();
-    assert_eq!((url.as_str(), n), ("postgres://u@h/db", 16));
+    let p = super::pool_settings(
+        "postgres://u@h/db?pool_max_conns=3&sslmode=disable&pool_acquire_timeout=1.5",
+    )
+    .unwrap();
+    assert_eq!((p.url.as_str(), p.size), ("postgres://u@h/db?sslmode=disable", 3));
+    assert_eq!(p.acquire_timeout, std::time::Duration::from_millis(1500));
+    let p = super::pool_settings("postgres://u@h/db").unwrap();
+    assert_eq!((p.url.as_str(), p.size), ("postgres://u@h/db", 16));
+    assert_eq!(p.acquire_timeout, std::time::Duration::from_secs(5));
     assert!(super::pool_settings("postgres://u@h/db?pool_max_conns=0").is_err());
+    assert!(super::pool_settings("postgres://u@h/db?pool_acquire_timeout=-1").is_err());
 }
 
 /// Filters, sorts and rules compiled by `query.rs` run on PostgreSQL and must select the same
