@@ -7,6 +7,8 @@
 
 mod dialect;
 mod migrate;
+#[cfg(test)]
+mod pg_test_db;
 mod postgres;
 mod query;
 mod schema_sql;

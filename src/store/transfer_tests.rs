@@ -8,92 +8,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor, PgConnection};
 
 use super::{batch_sql, copy_database, params_table, Cursor, Definition, Key, Progress, ROWID_KEY};
 use crate::model::collection::{Collection, CollectionType};
 use crate::model::field::{Field, FieldKind};
 use crate::store::{sqlite, Backend, Row, Store, StoreError};
 
-const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// A throw-away database, dropped when the guard goes out of scope.
-struct TestDb {
-    name: String,
-    admin_url: String,
-    url: String,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(async {
-                let mut conn = PgConnection::connect(&admin).await.ok()?;
-                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                conn.execute(sql.as_str()).await.ok()
-            })
-        })
-        .join();
-    }
-}
-
-async fn test_db() -> Option<TestDb> {
-    let admin_url =
-        std::env::var("BASALT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
-    let mut conn = match PgConnection::connect(&admin_url).await {
-        Ok(c) => c,
-        Err(e) if std::env::var("BASALT_SKIP_POSTGRES").is_ok_and(|v| v == "1") => {
-            eprintln!("SKIPPED: PostgreSQL at {admin_url} is unreachable ({e})");
-            return None;
-        }
-        Err(e) => {
-            panic!("PostgreSQL at {admin_url} is required (BASALT_SKIP_POSTGRES=1 skips): {e}")
-        }
-    };
-    let name = format!("basalt_test_{}", crate::util::new_record_id());
-    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await.unwrap();
-    let mut url = url::Url::parse(&admin_url).unwrap();
-    url.set_path(&format!("/{name}"));
-    url.set_query(None);
-    Some(TestDb { name, admin_url, url: url.to_string() })
-}
-
-macro_rules! pg {
-    () => {
-        match test_db().await {
-            Some(t) => t,
-            None => return,
-        }
-    };
-}
-
-fn field(name: &str, kind: FieldKind) -> Field {
-    Field {
-        id: Field::default_id(kind.type_name(), name),
-        name: name.into(),
-        system: false,
-        hidden: false,
-        presentable: false,
-        required: false,
-        help: String::new(),
-        kind,
-    }
-}
-
-fn text(name: &str) -> Field {
-    field(
-        name,
-        FieldKind::Text {
-            min: 0,
-            max: 0,
-            pattern: String::new(),
-            autogenerate_pattern: String::new(),
-            primary_key: false,
-        },
-    )
-}
+use crate::store::pg_test_db::{field, pg, text, TestDb};
 
 fn collection(kind: CollectionType, id: &str, name: &str, fields: Vec<Field>) -> Collection {
     let mut c = Collection::blank(kind, name);

@@ -330,28 +330,5 @@ pub async fn spawn_app_sqlite() -> TestApp {
 /// Starts a server on `db_url` (an existing PostgreSQL database, not dropped afterwards), or on
 /// a fresh SQLite data directory when `None`; upserts the test superuser.
 pub async fn spawn_app_with_db(db_url: Option<String>) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config =
-        Config { http: "127.0.0.1:0".parse().expect("addr"), data_dir: dir.path().into(), db_url };
-    let app = App::build(&config).await.expect("app builds");
-    let addr = app.local_addr().expect("bound");
-    let svc = app.svc.clone();
-    svc.upsert_superuser(SU_EMAIL, SU_PASSWORD, true).await.expect("superuser");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        app.run_until(async move {
-            let _ = rx.await;
-        })
-        .await
-        .expect("server runs");
-    });
-    TestApp {
-        url: format!("http://{addr}"),
-        svc,
-        client: reqwest::Client::new(),
-        dir,
-        stop: Some(tx),
-        task: Some(task),
-        _db: None,
-    }
+    start_app(db_url, None).await
 }
