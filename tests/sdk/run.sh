@@ -8,7 +8,7 @@
 #   BINARY serve --http 127.0.0.1:PORT --dir DIR
 # One server is started for the whole suite (each test file uses its own
 # uniquely named collections); it is stopped and its data dir removed on exit.
-# Environment knobs: SDK_SERVER_ARGS (extra server flags), SDK_TEST_CONCURRENCY (files run in parallel, default 2),
+# Environment knobs: SDK_SERVER_ARGS (extra server flags), SDK_DATA_DIR, SDK_TEST_CONCURRENCY (files run in parallel, default 2),
 # SDK_READY_TIMEOUT_MS (default 30000), SDK_TEST_TIMEOUT_MS (per test, default 60000).
 set -euo pipefail
 
@@ -70,7 +70,9 @@ export BASALT_URL="http://127.0.0.1:${PORT}"
 export BASALT_SU_EMAIL="su_$(node -e 'console.log(require("crypto").randomBytes(5).toString("hex"))')@example.com"
 export BASALT_SU_PASSWORD="su-password-1234567"
 
-DATA="$TMP/data"
+# SDK_DATA_DIR: use (and keep) this data directory instead of a throw-away one, e.g. to migrate
+# the suite's SQLite data to PostgreSQL afterwards and run the suite again on the result.
+DATA="${SDK_DATA_DIR:-$TMP/data}"
 # SDK_SERVER_ARGS: extra flags for both commands, e.g. "--db postgres://…" for Basalt on Postgres.
 read -r -a EXTRA_ARGS <<< "${SDK_SERVER_ARGS:-}"
 "$BIN" superuser upsert "$BASALT_SU_EMAIL" "$BASALT_SU_PASSWORD" --dir "$DATA" "${EXTRA_ARGS[@]}" >"$TMP/upsert.log" 2>&1 || {
