@@ -457,7 +457,7 @@ impl Service {
                 );
             }
         }
-        if let Err((i, e)) = self.store.check_indexes(&me) {
+        if let Err((i, e)) = self.store.check_indexes(schema, &me) {
             data.insert(
                 "indexes".into(),
                 json!({ i.to_string(): {"code": "validation_invalid_index_expression", "message": format!("Invalid index expression: {e}.")}}),

@@ -508,11 +508,23 @@ impl Store {
     }
 
     /// Checks that every index definition of `coll` can be created: `(position, reason)`.
-    pub fn check_indexes(&self, coll: &Collection) -> Result<(), (usize, String)> {
+    /// Index names are global in both engines, so a name used twice here or by another
+    /// collection of `schema` is refused too.
+    pub fn check_indexes(&self, schema: &Schema, coll: &Collection) -> Result<(), (usize, String)> {
+        let mut names: Vec<String> = Vec::new();
         for (i, sql) in coll.indexes.iter().enumerate() {
-            if let Err(e) = schema_sql::IndexDef::parse(sql, coll) {
-                return Err((i, e.to_string()));
+            let def = schema_sql::IndexDef::parse(sql, coll).map_err(|e| (i, e.to_string()))?;
+            let name = def.name.to_lowercase();
+            let elsewhere = schema.all().iter().filter(|o| o.id != coll.id).any(|o| {
+                o.indexes
+                    .iter()
+                    .filter_map(|x| schema_sql::IndexDef::parse(x, o).ok())
+                    .any(|d| d.name.to_lowercase() == name)
+            });
+            if names.contains(&name) || elsewhere {
+                return Err((i, format!("the index name {:?} is already used", def.name)));
             }
+            names.push(name);
         }
         Ok(())
     }

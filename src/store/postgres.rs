@@ -778,7 +778,13 @@ fn save_collection_row<'a>(conn: &'a mut PgConnection, c: &'a Collection) -> Box
 
 async fn create_indexes(conn: &mut PgConnection, c: &Collection) -> Result<(), StoreError> {
     for idx in schema_sql::indexes(c)? {
-        exec_ddl(conn, &idx.pg_create_sql(c, &c.name)).await?;
+        match exec_ddl(conn, &idx.pg_create_sql(c, &c.name)).await {
+            Ok(()) => {}
+            // The statement is the user's: its failure is theirs to fix (400), unless the
+            // database is gone or existing rows violate a new unique index.
+            Err(e @ (StoreError::Unavailable(_) | StoreError::Unique(_))) => return Err(e),
+            Err(other) => return Err(StoreError::Index(format!("index {:?}: {other}", idx.name))),
+        }
     }
     Ok(())
 }

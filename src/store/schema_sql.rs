@@ -115,6 +115,15 @@ impl IndexDef {
             if c.field(name).is_none() {
                 return Err(StoreError::Index(format!("unknown column {name:?} in index")));
             }
+            let suffix = cc.get(2).map(|m| m.as_str()).unwrap_or_default().to_ascii_uppercase();
+            if let Some(coll) = suffix.split_whitespace().skip_while(|w| *w != "COLLATE").nth(1) {
+                // SQLite's built-in collations; both engines must accept the same definitions.
+                if !matches!(coll, "NOCASE" | "BINARY" | "RTRIM") {
+                    return Err(StoreError::Index(format!(
+                        "unknown collation {coll:?} (use NOCASE, BINARY or RTRIM)"
+                    )));
+                }
+            }
             columns.push((
                 name.to_string(),
                 cc.get(2).map(|m| m.as_str().trim()).unwrap_or("").to_string(),

@@ -308,7 +308,14 @@ fn save_collection_row(tx: &Transaction<'_>, c: &Collection) -> Result<(), Store
 
 fn create_indexes(tx: &Transaction<'_>, c: &Collection) -> Result<(), StoreError> {
     for idx in schema_sql::indexes(c)? {
-        tx.execute_batch(&idx.create_sql(&c.name))?;
+        if let Err(e) = tx.execute_batch(&idx.create_sql(&c.name)) {
+            // The statement is the user's: its failure is theirs to fix (400), unless existing
+            // rows violate a new unique index, which is reported as such.
+            return Err(match StoreError::from(e) {
+                StoreError::Unique(cols) => StoreError::Unique(cols),
+                other => StoreError::Index(format!("index {:?}: {other}", idx.name)),
+            });
+        }
     }
     Ok(())
 }

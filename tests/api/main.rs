@@ -4,6 +4,7 @@
 mod architecture;
 mod auth;
 mod cli;
+mod collection_indexes;
 mod collections;
 mod collections_admin;
 mod concurrency;
