@@ -20,6 +20,9 @@ const RESERVED_FIELD_NAMES: &[&str] =
 /// Names of storage tables and SQL functions a collection may not take.
 const RESERVED_COLLECTION_NAMES: &[&str] =
     &["_collections", "_params", "_migrations", "json_each", "json_tree", "pragma_table_info"];
+/// Collection and field names are at most this long: PostgreSQL truncates identifiers to 63
+/// bytes, so longer names could collide there (PocketBase allows 255 on SQLite only).
+const MAX_NAME_LEN: usize = 63;
 /// More fields than this are refused (SQLite's default column limit is 2000).
 const MAX_FIELDS: usize = 1000;
 
@@ -273,7 +276,7 @@ impl Service {
             Regex::new(r"^[A-Za-z0-9_]+$").map_err(|e| ServiceError::Internal(e.to_string()))?;
         if c.name.is_empty() {
             data.insert("name".into(), error_entry("validation_required", "Cannot be blank."));
-        } else if !name_re.is_match(&c.name) || c.name.len() > 255 {
+        } else if !name_re.is_match(&c.name) || c.name.len() > MAX_NAME_LEN {
             data.insert(
                 "name".into(),
                 error_entry("validation_match_invalid", "Must be in a valid format."),
@@ -347,7 +350,7 @@ impl Service {
             used_ids.push(f.id.clone());
             if f.name.is_empty() {
                 err.insert("name".into(), error_entry("validation_required", "Cannot be blank."));
-            } else if !name_re.is_match(&f.name) || f.name.len() > 255 {
+            } else if !name_re.is_match(&f.name) || f.name.len() > MAX_NAME_LEN {
                 err.insert(
                     "name".into(),
                     error_entry("validation_match_invalid", "Must be in a valid format."),

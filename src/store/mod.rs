@@ -514,6 +514,10 @@ impl Store {
         let mut names: Vec<String> = Vec::new();
         for (i, sql) in coll.indexes.iter().enumerate() {
             let def = schema_sql::IndexDef::parse(sql, coll).map_err(|e| (i, e.to_string()))?;
+            if def.name.len() > 63 {
+                // PostgreSQL truncates identifiers to 63 bytes: longer names could collide.
+                return Err((i, format!("the index name {:?} is longer than 63 bytes", def.name)));
+            }
             let name = def.name.to_lowercase();
             let elsewhere = schema.all().iter().filter(|o| o.id != coll.id).any(|o| {
                 o.indexes

@@ -49,3 +49,31 @@ async fn unusable_index_definitions_are_400_and_create_nothing() {
     let (status, list) = app.get("/api/collections/keep/records", None).await;
     assert_eq!((status, list["totalItems"].clone()), (StatusCode::OK, json!(1)));
 }
+
+#[tokio::test]
+async fn names_longer_than_63_bytes_are_refused_on_every_engine() {
+    // PostgreSQL truncates identifiers to 63 bytes, so two longer names could collide there.
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    let long = "n".repeat(64);
+    let ok63 = "m".repeat(63);
+    let (status, body) = app.post("/api/collections", Some(&su), json!({"name": long})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["data"]["name"].is_object(), "{body}");
+    let def = json!({"name": "longf", "fields": [{"name": long, "type": "text"}]});
+    let (status, body) = app.post("/api/collections", Some(&su), def).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["data"]["fields"]["1"]["name"].is_object(), "{body}");
+    let idx = format!("CREATE INDEX {long} ON longi (a)");
+    let def = json!({"name": "longi", "fields": [{"name": "a", "type": "text"}], "indexes": [idx]});
+    let (status, body) = app.post("/api/collections", Some(&su), def).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Exactly 63 bytes is fine for collections and fields.
+    let def = json!({"name": ok63, "listRule": "", "createRule": "",
+        "fields": [{"name": ok63, "type": "text"}]});
+    app.create_collection(&su, def).await;
+    let (status, rec) = app
+        .post(&format!("/api/collections/{ok63}/records"), None, json!({ok63.clone(): "v"}))
+        .await;
+    assert_eq!((status, rec[&ok63].clone()), (StatusCode::OK, json!("v")));
+}
