@@ -44,6 +44,8 @@ pub(crate) trait Dialect: Send + Sync {
     fn order_term(&self, expr: &str, desc: bool) -> String;
     /// A JSON value (e.g. a JSON path result) as a number.
     fn json_number(&self, expr: &str) -> String;
+    /// A boolean as text the way SQLite stores it: `'1'` / `'0'`.
+    fn bool_text(&self, expr: &str) -> String;
 }
 
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -130,6 +132,9 @@ impl Dialect for Sqlite {
         format!("{expr} {}", if desc { "DESC" } else { "ASC" })
     }
     fn json_number(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+    fn bool_text(&self, expr: &str) -> String {
         expr.to_string()
     }
 }
@@ -239,5 +244,8 @@ impl Dialect for Postgres {
     }
     fn json_number(&self, expr: &str) -> String {
         format!("(CASE WHEN jsonb_typeof({expr}) = 'number' THEN ({expr} #>> '{{}}')::double precision END)")
+    }
+    fn bool_text(&self, expr: &str) -> String {
+        format!("(CASE WHEN {expr} THEN '1' WHEN NOT {expr} THEN '0' END)")
     }
 }

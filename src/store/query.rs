@@ -433,7 +433,13 @@ impl<'a> Compiler<'a> {
         let concrete = |t: Ty| matches!(t, Ty::Text | Ty::Number | Ty::Bool);
         if concrete(l.ty) && concrete(r.ty) && l.ty != r.ty {
             for x in [&mut l, &mut r] {
-                x.sql = self.dialect.cast_text(&x.sql);
+                // Booleans read as SQLite stores them ('1'/'0'), so `b = 'true'` is false on
+                // every engine, as in PocketBase.
+                x.sql = if x.ty == Ty::Bool {
+                    self.dialect.bool_text(&x.sql)
+                } else {
+                    self.dialect.cast_text(&x.sql)
+                };
                 x.ty = Ty::Text;
             }
         }
