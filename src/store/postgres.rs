@@ -393,15 +393,8 @@ impl Db {
         row: &Row,
         check: Option<&(String, Vec<Param>)>,
     ) -> Result<(), StoreError> {
-        let cols: Vec<String> = coll.fields.iter().map(|f| quote_ident(&f.name)).collect();
-        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            quote_ident(&coll.name),
-            cols.join(", "),
-            marks.join(", ")
-        );
-        let sql = keyed_by_fields(&sql, coll);
+        let sql =
+            keyed_by_fields(&schema_sql::insert_sql(&crate::store::dialect::Postgres, coll), coll);
         if check.is_none() {
             // One statement is its own transaction: no BEGIN/COMMIT round trips.
             let query = bind_values(sqlx::query(&sql), coll, row);
@@ -421,19 +414,8 @@ impl Db {
         row: &Row,
         check: Option<&(String, Vec<Param>)>,
     ) -> Result<(), StoreError> {
-        let sets: Vec<String> = coll
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| format!("{} = ${}", quote_ident(&f.name), i + 1))
-            .collect();
-        let sql = format!(
-            "UPDATE {} SET {} WHERE \"id\" = ${}",
-            quote_ident(&coll.name),
-            sets.join(", "),
-            sets.len() + 1
-        );
-        let sql = keyed_by_fields(&sql, coll);
+        let sql =
+            keyed_by_fields(&schema_sql::update_sql(&crate::store::dialect::Postgres, coll), coll);
         let query = bind_values(sqlx::query(&sql), coll, row).bind(id.to_string());
         if check.is_none() {
             // One statement is its own transaction: no BEGIN/COMMIT round trips.

@@ -6,7 +6,7 @@ use regex::Regex;
 
 use crate::model::collection::Collection;
 use crate::model::field::{Field, FieldKind};
-use crate::store::dialect::quote_ident;
+use crate::store::dialect::{quote_ident, Dialect};
 use crate::store::StoreError;
 
 /// The column definition of a field (SQLite types, PocketBase-compatible).
@@ -73,6 +73,31 @@ pub(crate) fn pg_create_table(c: &Collection) -> String {
 /// blocks a new one), making the default order and `@rowid` sorts index scans.
 pub(crate) fn pg_rowid_index(c: &Collection) -> String {
     format!("CREATE INDEX ON {} ({})", quote_ident(&c.name), quote_ident(PG_ROWID))
+}
+
+/// `INSERT INTO "c" ("id", …) VALUES (<1>, …)`: every field, in field order, with the
+/// dialect's placeholders (both engines bind the row values in that order).
+pub(crate) fn insert_sql(d: &dyn Dialect, c: &Collection) -> String {
+    let cols: Vec<String> = c.fields.iter().map(|f| quote_ident(&f.name)).collect();
+    let marks: Vec<String> = (1..=cols.len()).map(|i| d.placeholder(i)).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        quote_ident(&c.name),
+        cols.join(", "),
+        marks.join(", ")
+    )
+}
+
+/// `UPDATE "c" SET "a" = <1>, … WHERE "id" = <n+1>`: every field in field order, then the id.
+pub(crate) fn update_sql(d: &dyn Dialect, c: &Collection) -> String {
+    let sets: Vec<String> = c
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{} = {}", quote_ident(&f.name), d.placeholder(i + 1)))
+        .collect();
+    let id = d.placeholder(sets.len() + 1);
+    format!("UPDATE {} SET {} WHERE \"id\" = {id}", quote_ident(&c.name), sets.join(", "))
 }
 
 /// `t."a", t."b", …` in field order; rows are decoded in the same order.

@@ -422,14 +422,7 @@ pub(crate) fn insert_record(
     row: &Row,
     check: Option<&(String, Vec<Param>)>,
 ) -> Result<(), StoreError> {
-    let cols: Vec<String> = coll.fields.iter().map(|f| quote_ident(&f.name)).collect();
-    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        quote_ident(&coll.name),
-        cols.join(", "),
-        marks.join(", ")
-    );
+    let sql = schema_sql::insert_sql(&crate::store::dialect::Sqlite, coll);
     tx.prepare_cached(&sql)?.execute(params_from_iter(row_values(coll, row)))?;
     run_check(tx, check)
 }
@@ -441,18 +434,7 @@ pub(crate) fn update_record(
     row: &Row,
     check: Option<&(String, Vec<Param>)>,
 ) -> Result<(), StoreError> {
-    let sets: Vec<String> = coll
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| format!("{} = ?{}", quote_ident(&f.name), i + 1))
-        .collect();
-    let sql = format!(
-        "UPDATE {} SET {} WHERE \"id\" = ?{}",
-        quote_ident(&coll.name),
-        sets.join(", "),
-        sets.len() + 1
-    );
+    let sql = schema_sql::update_sql(&crate::store::dialect::Sqlite, coll);
     let mut values = row_values(coll, row);
     values.push(SqlValue::Text(id.to_string()));
     let n = tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
