@@ -106,22 +106,13 @@ impl Service {
                     if ids.is_empty() {
                         continue;
                     }
-                    let Some(found) =
-                        self.fetch_related(schema, &target, RelatedBy::Ids(&ids), info).await?
+                    let Some(found) = self
+                        .fetch_related(schema, &target, RelatedBy::Ids(&ids), sub, info, depth)
+                        .await?
                     else {
                         continue;
                     };
-                    let (rel_rows, mut rel_rendered) = found;
-                    self.expand(
-                        schema,
-                        &target,
-                        &rel_rows,
-                        &mut rel_rendered,
-                        sub,
-                        info,
-                        depth + 1,
-                    )
-                    .await?;
+                    let (rel_rows, rel_rendered) = found;
                     let by_id: HashMap<&str, &Value> = rel_rows
                         .iter()
                         .zip(rel_rendered.iter())
@@ -149,20 +140,12 @@ impl Service {
                         .map(str::to_string)
                         .collect();
                     let by = RelatedBy::Field { field: &fname, ids: &ids };
-                    let Some(found) = self.fetch_related(schema, &target, by, info).await? else {
+                    let Some(found) =
+                        self.fetch_related(schema, &target, by, sub, info, depth).await?
+                    else {
                         continue;
                     };
-                    let (rel_rows, mut rel_rendered) = found;
-                    self.expand(
-                        schema,
-                        &target,
-                        &rel_rows,
-                        &mut rel_rendered,
-                        sub,
-                        info,
-                        depth + 1,
-                    )
-                    .await?;
+                    let (rel_rows, rel_rendered) = found;
                     let mut groups: HashMap<String, Vec<Value>> = HashMap::new();
                     for (r, v) in rel_rows.iter().zip(rel_rendered.iter()) {
                         for owner in ids_of(r.get(&fname)) {
@@ -181,13 +164,16 @@ impl Service {
         })
     }
 
-    /// Fetches related records through the target's view rule; `None` if the viewer may see none.
+    /// Fetches related records through the target's view rule, rendered and expanded one level
+    /// deeper with `sub`; `None` if the viewer may see none.
     async fn fetch_related(
         &self,
         schema: &Arc<Schema>,
         target: &Arc<Collection>,
         by: RelatedBy<'_>,
+        sub: &ExpandTree,
         info: &RequestInfo,
+        depth: usize,
     ) -> Result<Option<(Vec<Row>, Vec<Value>)>> {
         let rule = if info.is_superuser() {
             None
@@ -204,7 +190,9 @@ impl Service {
         let mut ctx = info.clone();
         ctx.context = "expand";
         let rows = self.store.related_records(schema, target, &ctx, by, rule.as_ref()).await?;
-        let rendered = rows.iter().map(|r| render::record(target, r, info)).collect();
+        let mut rendered: Vec<Value> =
+            rows.iter().map(|r| render::record(target, r, info)).collect();
+        self.expand(schema, target, &rows, &mut rendered, sub, info, depth + 1).await?;
         Ok(Some((rows, rendered)))
     }
 }

@@ -90,41 +90,26 @@ pub(crate) fn apply_sqlite(tx: &Transaction<'_>) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    /// The `.sql` files of `migrations/<engine>/`, sorted.
+    fn files(engine: &str) -> Vec<String> {
+        let dir = format!("{}/migrations/{engine}", env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        files
+    }
+
     #[test]
     fn sqlite_and_postgres_migrations_match_name_for_name() {
-        let names = |engine: &str| {
-            let dir = format!("{}/migrations/{engine}", env!("CARGO_MANIFEST_DIR"));
-            let mut files: Vec<String> = std::fs::read_dir(dir)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect();
-            files.sort();
-            files
-        };
-        assert_eq!(names("sqlite"), names("postgres"));
+        assert_eq!(files("sqlite"), files("postgres"));
     }
 
     #[test]
     fn every_migration_file_is_embedded_in_order() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".sql"))
-            .collect();
-        files.sort();
-        assert_eq!(files, super::sqlite_names());
-    }
-
-    #[test]
-    fn every_postgres_migration_file_is_embedded_in_order() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".sql"))
-            .collect();
-        files.sort();
-        assert_eq!(files, super::postgres_names());
+        assert_eq!(files("sqlite"), super::sqlite_names());
+        assert_eq!(files("postgres"), super::postgres_names());
     }
 }
