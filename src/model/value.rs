@@ -200,6 +200,16 @@ pub fn validate(field: &Field, value: &Value) -> Result<(), FieldError> {
 /// single-value select/relation/file follow PocketBase's list algorithm and keep the last item, so
 /// `field+` sets a new value, `field-` clears an equal value and `+field` only fills an empty one.
 /// Field types without that modifier (PocketBase ignores such keys) return `current` unchanged.
+/// Whether PocketBase accepts `modifier` on `field`: numbers take `n+` and `n-`; select,
+/// relation and file fields take all three; every other type takes none.
+pub fn supports_modifier(field: &Field, modifier: Modifier) -> bool {
+    match field.kind {
+        FieldKind::Number { .. } => matches!(modifier, Modifier::Append | Modifier::Remove),
+        FieldKind::Select { .. } | FieldKind::Relation { .. } | FieldKind::File { .. } => true,
+        _ => false,
+    }
+}
+
 pub fn apply_modifier(field: &Field, current: &Value, modifier: Modifier, input: &Value) -> Value {
     match (&field.kind, modifier) {
         (FieldKind::Number { .. }, Modifier::Append) => {
@@ -600,12 +610,18 @@ fn to_date(v: &Value) -> String {
 }
 
 /// A number in the stored JSON shape: integral values as JSON integers (`42`, not `42.0`).
-fn number_value(n: f64) -> Value {
+/// A number as PocketBase renders it: integral values as integers (`5`, not `5.0`), everything
+/// else as the shortest decimal that reads back to the same f64. Both stores render through this,
+/// so an engine never changes how a stored number looks.
+pub fn number_value(n: f64) -> Value {
     const I64_BOUND: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    const U64_BOUND: f64 = 18_446_744_073_709_551_616.0; // 2^64
     if !n.is_finite() {
         json!(0)
     } else if n.fract() == 0.0 && n.abs() < I64_BOUND {
         json!(n as i64)
+    } else if n.fract() == 0.0 && n > 0.0 && n < U64_BOUND {
+        json!(n as u64)
     } else {
         json!(n)
     }

@@ -12,6 +12,7 @@ use crate::model::collection::Collection;
 use crate::model::filter;
 use crate::model::request::{AuthRecord, RequestInfo};
 use crate::service::records::ViewParams;
+use crate::service::render::FieldsSpec;
 use crate::service::{error_entry, Result, Service, ServiceError};
 use crate::store::Row;
 
@@ -260,14 +261,23 @@ impl Service {
         }))
     }
 
+    /// The collection's `authRule` must let this record in; `null` lets nobody in, unless the
+    /// request itself comes from a superuser (who passes every rule), as in PocketBase 0.40.6.
+    /// A refusal is PocketBase's 403, not a failed login: the password was right.
     async fn check_auth_rule(&self, auth: &AuthRecord, info: &RequestInfo) -> Result<()> {
+        if info.is_superuser() {
+            return Ok(());
+        }
+        let refused = || {
+            ServiceError::Forbidden(
+                "The request doesn't satisfy the collection requirements to authenticate.".into(),
+            )
+        };
         let opts = auth.collection.auth.as_ref().ok_or_else(missing_auth_collection)?;
         let rule = match opts.auth_rule.as_deref() {
-            None => return Err(ServiceError::bad("Failed to authenticate.")),
+            None => return Err(refused()),
             Some(r) if r.trim().is_empty() => return Ok(()),
-            Some(r) => {
-                filter::parse(r).map_err(|_| ServiceError::bad("Failed to authenticate."))?
-            }
+            Some(r) => filter::parse(r).map_err(|_| refused())?,
         };
         let mut rinfo = info.clone();
         rinfo.auth = Some(auth.clone());
@@ -277,7 +287,7 @@ impl Service {
             .get_record(&schema, &auth.collection, &rinfo, auth.id(), Some(&rule))
             .await?;
         if found.is_none() {
-            return Err(ServiceError::bad("Failed to authenticate."));
+            return Err(refused());
         }
         Ok(())
     }
@@ -292,8 +302,17 @@ impl Service {
         let mut viewer = info.clone();
         viewer.auth = Some(auth.clone());
         let schema = self.schema();
-        let record = self.present_one(&schema, &auth.collection, auth.record, p, &viewer).await?;
-        Ok(json!({"token": token, "record": record}))
+        // `fields` picks from the whole answer (`fields=token`, `fields=record.email,token`), as
+        // in PocketBase; `expand` still applies to the record.
+        let record_params = ViewParams { expand: p.expand.clone(), fields: None };
+        let record = self
+            .present_one(&schema, &auth.collection, auth.record, &record_params, &viewer)
+            .await?;
+        let answer = json!({"token": token, "record": record});
+        Ok(match p.fields.as_deref().and_then(FieldsSpec::parse) {
+            Some(spec) => spec.apply(&answer),
+            None => answer,
+        })
     }
 }
 

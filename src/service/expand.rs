@@ -88,6 +88,11 @@ impl Service {
             }
             for (key, sub) in &tree.0 {
                 if let Some(field) = coll.field(key) {
+                    if field.hidden && !info.is_superuser() {
+                        // Deliberately stricter than PocketBase 0.40.6, which expands hidden
+                        // relations for anyone: a hidden field's links are as hidden as its ids.
+                        continue;
+                    }
                     let Some(target) =
                         field.relation_target().and_then(|t| schema.by_id(t)).cloned()
                     else {
@@ -132,7 +137,7 @@ impl Service {
                             set_expand(out, key, (*v).clone());
                         }
                     }
-                } else if let Some((target, fname)) = back_relation(schema, coll, key) {
+                } else if let Some((target, fname)) = back_relation(schema, coll, key, info) {
                     ensure_expand(rendered);
                     let ids: Vec<String> = rows
                         .iter()
@@ -197,21 +202,31 @@ impl Service {
     }
 }
 
-/// `comments_via_post` → (comments, "post") when `post` is a relation to `coll`.
+/// `comments_via_post` → (comments, "post") when `post` is a relation to `coll`; also the
+/// deprecated form `comments(post)` (collection name or id), which PocketBase 0.40.6 still
+/// answers under the key as written. A hidden relation field links only for superusers.
 fn back_relation(
     schema: &Schema,
     coll: &Collection,
     key: &str,
+    info: &RequestInfo,
 ) -> Option<(Arc<Collection>, String)> {
+    let usable = |target: &Arc<Collection>, field: &str| {
+        let f = target.field(field)?;
+        let visible = !f.hidden || info.is_superuser();
+        (visible && f.relation_target() == Some(coll.id.as_str()))
+            .then(|| (target.clone(), f.name.clone()))
+    };
+    if let Some((name, rest)) = key.split_once('(') {
+        let field = rest.strip_suffix(')')?;
+        let target = schema.get(name)?;
+        return usable(target, field);
+    }
     let mut start = 0;
     while let Some(pos) = key[start..].find("_via_") {
         let at = start + pos;
-        if let Some(target) = schema.get(&key[..at]) {
-            if let Some(f) = target.field(&key[at + 5..]) {
-                if f.relation_target() == Some(coll.id.as_str()) {
-                    return Some((target.clone(), f.name.clone()));
-                }
-            }
+        if let Some(found) = schema.get(&key[..at]).and_then(|t| usable(t, &key[at + 5..])) {
+            return Some(found);
         }
         start = at + 5;
     }

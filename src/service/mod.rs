@@ -156,7 +156,9 @@ impl Service {
     async fn ensure_default_collections(&self) -> Result<()> {
         let schema = self.schema();
         let now = crate::util::now_string();
-        if schema.get(SUPERUSERS).is_none() {
+        if let Some(old) = schema.get(SUPERUSERS) {
+            self.add_superuser_dates(old).await?;
+        } else {
             let mut c = Collection::blank(CollectionType::Auth, SUPERUSERS);
             c.id = SUPERUSERS_ID.into();
             c.system = true;
@@ -170,6 +172,7 @@ impl Service {
                 "CREATE UNIQUE INDEX idx_tokenKey_pbc_3142635823 ON _superusers (tokenKey)".into(),
                 "CREATE UNIQUE INDEX idx_email_pbc_3142635823 ON _superusers (email) WHERE email != ''".into(),
             ];
+            c.fields.extend(autodate_fields()?);
             self.create_default(&c).await?;
         }
         if schema.get(USERS_ID).is_none() && schema.get("users").is_none() {
@@ -183,19 +186,12 @@ impl Service {
             c.rules.create = Some(String::new());
             c.rules.update = Some(own.clone());
             c.rules.delete = Some(own);
-            let extra = [
+            c.fields.extend(default_fields(&[
                 json!({"name": "name", "type": "text", "max": 255}),
                 json!({"name": "avatar", "type": "file", "maxSelect": 1, "maxSize": 0,
                        "mimeTypes": ["image/jpeg", "image/png", "image/svg+xml", "image/gif", "image/webp"]}),
-                json!({"name": "created", "type": "autodate", "onCreate": true, "onUpdate": false}),
-                json!({"name": "updated", "type": "autodate", "onCreate": true, "onUpdate": true}),
-            ];
-            for e in extra {
-                let mut f = crate::model::field::Field::from_json(&e)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
-                f.id = crate::model::field::Field::default_id(f.kind.type_name(), &f.name);
-                c.fields.push(f);
-            }
+            ])?);
+            c.fields.extend(autodate_fields()?);
             c.indexes = vec![
                 "CREATE UNIQUE INDEX idx_tokenKey__pb_users_auth_ ON users (tokenKey)".into(),
                 "CREATE UNIQUE INDEX idx_email__pb_users_auth_ ON users (email) WHERE email != ''"
@@ -204,6 +200,28 @@ impl Service {
             self.create_default(&c).await?;
         }
         self.reload_schema().await
+    }
+
+    /// Data directories made before `_superusers` had PocketBase's `created`/`updated` fields
+    /// get them on start (existing superusers keep an empty date until their next update).
+    /// Another instance may add them at the same moment; losing that race is fine.
+    async fn add_superuser_dates(&self, old: &Arc<Collection>) -> Result<()> {
+        if old.field("created").is_some() && old.field("updated").is_some() {
+            return Ok(());
+        }
+        let mut c = (**old).clone();
+        let missing: Vec<_> =
+            autodate_fields()?.into_iter().filter(|f| c.field(&f.name).is_none()).collect();
+        c.fields.extend(missing);
+        c.updated = crate::util::now_string();
+        if let Err(e) = self.store.update_collection(old, &c).await {
+            let all = self.store.load_collections().await?;
+            let done = all.iter().any(|x| x.id == c.id && x.field("created").is_some());
+            if !done {
+                return Err(e.into());
+            }
+        }
+        Ok(())
     }
 
     /// Creates a default collection; another instance starting on the same database at the
@@ -227,4 +245,24 @@ impl Service {
             .ok_or_else(|| ServiceError::NotFound("Missing collection context.".into()))?;
         Ok((schema, c))
     }
+}
+
+/// Fields of the default collections from their PocketBase JSON, with PocketBase's field ids.
+fn default_fields(defs: &[Value]) -> Result<Vec<crate::model::field::Field>> {
+    defs.iter()
+        .map(|e| {
+            let mut f = crate::model::field::Field::from_json(e)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            f.id = crate::model::field::Field::default_id(f.kind.type_name(), &f.name);
+            Ok(f)
+        })
+        .collect()
+}
+
+/// `created` and `updated`, as every PocketBase default collection has them.
+fn autodate_fields() -> Result<Vec<crate::model::field::Field>> {
+    default_fields(&[
+        json!({"name": "created", "type": "autodate", "onCreate": true, "onUpdate": false}),
+        json!({"name": "updated", "type": "autodate", "onCreate": true, "onUpdate": true}),
+    ])
 }

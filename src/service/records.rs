@@ -200,6 +200,8 @@ impl Service {
         if matches!(access, Access::Denied) {
             return Err(ServiceError::superusers_only());
         }
+        let zero: Row = coll.fields.iter().map(|f| (f.name.clone(), f.zero_value())).collect();
+        let body = resolve_modifiers(&coll, &zero, client_writable(&coll, body, info));
         let mut rinfo = info.clone();
         rinfo.body = body.clone();
         let row = self.build_row(&schema, &coll, None, &body, &rinfo).await?;
@@ -228,13 +230,22 @@ impl Service {
         if matches!(access, Access::Denied) {
             return Err(ServiceError::superusers_only());
         }
-        let mut rinfo = info.clone();
-        rinfo.body = body.clone();
         let existing = self
             .store
-            .get_record(&schema, &coll, &rinfo, id, access.expr())
+            .get_record(&schema, &coll, info, id, None)
             .await?
             .ok_or_else(ServiceError::not_found)?;
+        // The rule sees the body as it will be applied: modifiers resolved against the stored
+        // record, so `owner+` is checked like `owner` (PocketBase's ReplaceModifiers).
+        let body = resolve_modifiers(&coll, &existing, client_writable(&coll, body, info));
+        let mut rinfo = info.clone();
+        rinfo.body = body.clone();
+        if let Some(rule) = access.expr() {
+            self.store
+                .get_record(&schema, &coll, &rinfo, id, Some(rule))
+                .await?
+                .ok_or_else(ServiceError::not_found)?;
+        }
         let row = self.build_row(&schema, &coll, Some(&existing), &body, &rinfo).await?;
         if let Err(e) = self.store.update_record(&coll, id, row.clone(), None).await {
             return Err(write_error(e, "Failed to update record."));
@@ -320,8 +331,9 @@ impl Service {
         };
         let mut new_password: Option<String> = None;
         let mut plain_passwords: HashMap<String, String> = HashMap::new();
-        for (key, input) in body {
-            let (name, modifier) = split_modifier(key);
+        // `body` holds plain field names only: modifiers were resolved by `resolve_modifiers`.
+        for (name, input) in body {
+            let name = name.as_str();
             let Some(field) = coll.field(name) else { continue };
             match (&field.kind, name) {
                 (FieldKind::Autodate { .. }, _) | (_, "tokenKey") => continue,
@@ -341,12 +353,7 @@ impl Service {
                 }
                 _ => {}
             }
-            let current = row.get(name).cloned().unwrap_or_else(|| field.zero_value());
-            let next = match modifier {
-                Some(m) => value::apply_modifier(field, &current, m, input),
-                None => value::coerce(field, input),
-            };
-            row.insert(name.to_string(), next);
+            row.insert(name.to_string(), value::coerce(field, input));
         }
         if creating {
             self.prepare_id(coll, &mut row, body, &mut errors).await?;
@@ -587,6 +594,51 @@ fn missing_rel() -> Value {
         "validation_missing_rel_records",
         "Failed to find all relation records with the provided ids.",
     )
+}
+
+/// What a client may write: hidden fields are silently dropped for everyone but superusers, in
+/// every spelling (`f`, `f+`, `+f`, `f-`), as PocketBase 0.40.6 does; password fields stay
+/// writable (they are hidden from reads, not from writes).
+fn client_writable(
+    coll: &Collection,
+    mut body: Map<String, Value>,
+    info: &RequestInfo,
+) -> Map<String, Value> {
+    if !info.is_superuser() {
+        body.retain(|key, _| {
+            coll.field(split_modifier(key).0)
+                .is_none_or(|f| !f.hidden || matches!(f.kind, FieldKind::Password { .. }))
+        });
+    }
+    body
+}
+
+/// PocketBase's `ReplaceModifiers`: the body with every modifier key (`f+`, `+f`, `f-`) replaced
+/// by the plain field holding the value it produces from `current` (plain keys apply first).
+/// Rules (`@request.body.f`, `:isset`, `:changed`, `:length`, `:each`) and the write both read
+/// this one map, so no spelling of a field can get past a rule that checks the plain name.
+/// A modifier the field type does not support (`+n` on a number, `t+` on text) is dropped.
+fn resolve_modifiers(
+    coll: &Collection,
+    current: &Row,
+    body: Map<String, Value>,
+) -> Map<String, Value> {
+    let (plain, modified): (Vec<_>, Vec<_>) =
+        body.into_iter().partition(|(key, _)| split_modifier(key).1.is_none());
+    let mut out: Map<String, Value> = plain.into_iter().collect();
+    for (key, input) in modified {
+        let (name, Some(modifier)) = split_modifier(&key) else { continue };
+        let Some(field) = coll.field(name) else { continue };
+        if !value::supports_modifier(field, modifier) {
+            continue;
+        }
+        let base = match out.get(name) {
+            Some(given) => value::coerce(field, given),
+            None => current.get(name).cloned().unwrap_or_else(|| field.zero_value()),
+        };
+        out.insert(name.to_string(), value::apply_modifier(field, &base, modifier, &input));
+    }
+    out
 }
 
 /// `tags+` → (tags, Append), `+tags` → (tags, Prepend), `tags-` → (tags, Remove).

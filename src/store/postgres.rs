@@ -964,13 +964,9 @@ fn decode_row(coll: &Collection, r: &PgRow) -> Result<Row, StoreError> {
     Ok(m)
 }
 
-/// A float as JSON: integral values as integers (`5`, not `5.0`), like SQLite's NUMERIC.
+/// A float as JSON, rendered like every other number (`model::value::number_value`).
 fn number(f: f64) -> Value {
-    if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
-        Value::from(f as i64)
-    } else {
-        serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::from(0))
-    }
+    crate::model::value::number_value(f)
 }
 
 /// The stored JSON shape of a column value (mirrors `sqlite::decode`).

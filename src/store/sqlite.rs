@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::model::collection::{Collection, Schema};
 use crate::model::field::FieldKind;
+use crate::model::value::number_value;
 use crate::store::dialect::quote_ident;
 use crate::store::query::Param;
 use crate::store::schema_sql;
@@ -223,13 +224,11 @@ fn decode(kind: &FieldKind, multi: bool, v: ValueRef<'_>) -> Value {
     match kind {
         FieldKind::Number { .. } => match v {
             ValueRef::Integer(i) => Value::from(i),
-            ValueRef::Real(f) => {
-                serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::from(0))
-            }
+            ValueRef::Real(f) => number_value(f),
             ValueRef::Text(t) => std::str::from_utf8(t)
                 .ok()
-                .and_then(|s| s.parse::<f64>().ok())
-                .map(Value::from)
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .map(number_value)
                 .unwrap_or(Value::from(0)),
             _ => Value::from(0),
         },

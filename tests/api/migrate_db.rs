@@ -23,7 +23,7 @@ const POSTS: usize = 10_000;
 const PASSWORD: &str = "old-password-123";
 
 /// The PostgreSQL server to use, or `None` (after saying so) when the test should skip.
-fn pg_server() -> Option<String> {
+pub(crate) fn pg_server() -> Option<String> {
     match postgres_server() {
         Some(s) => Some(s),
         None if std::env::var_os("BASALT_SKIP_POSTGRES").is_some() => {
@@ -37,7 +37,7 @@ fn pg_server() -> Option<String> {
     }
 }
 
-fn migrate_db(from: &str, to: &str) -> (Output, Duration) {
+pub(crate) fn migrate_db(from: &str, to: &str) -> (Output, Duration) {
     let started = Instant::now();
     let out = Command::new(BIN)
         .args(["migrate-db", "--from", from, "--to", to])

@@ -78,7 +78,13 @@ async fn crud_roundtrip() {
     let (status, view) = app.get(&format!("/api/collections/items/records/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(view, rec, "view returns what create returned");
+    // The guest's value for the hidden field was ignored (as PocketBase does); superusers see
+    // the field and may write it.
     let (_, view) = app.get(&format!("/api/collections/items/records/{id}"), Some(&su)).await;
+    assert_eq!(view["secret"], "");
+    let (_, view) = app
+        .patch(&format!("/api/collections/items/records/{id}"), Some(&su), json!({"secret": "shh"}))
+        .await;
     assert_eq!(view["secret"], "shh");
     // Partial update; autodate fields: created stays, updated moves; client values are ignored.
     let (status, upd) = app
