@@ -173,3 +173,27 @@ async fn every_finite_number_round_trips() {
     }
     app.stop().await;
 }
+
+/// `@request.body.n:changed` compares numbers exactly: sending the stored value back is no
+/// change, and the smallest step away from it is one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_compares_numbers_exactly() {
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    app.create_collection(
+        &su,
+        json!({"name": "nums", "viewRule": "", "updateRule": "@request.body.n:changed = false",
+               "fields": [{"name": "n", "type": "number"}]}),
+    )
+    .await;
+    for v in [90.28571428571429_f64, 0.1 + 0.2, 1e-300, 123456789.12345679, 1e21, 7.0] {
+        let id = app.create_id(Some(&su), "nums", json!({ "n": v })).await;
+        let path = format!("/api/collections/nums/records/{id}");
+        let (status, body) = app.patch(&path, None, json!({ "n": v })).await;
+        assert_eq!(status, StatusCode::OK, "{v:?} sent back unchanged: {body}");
+        let next = f64::from_bits(v.to_bits() + 1);
+        let (status, body) = app.patch(&path, None, json!({ "n": next })).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{next:?} differs from {v:?}: {body}");
+    }
+    app.stop().await;
+}
