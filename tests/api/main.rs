@@ -8,6 +8,7 @@ mod collection_indexes;
 mod collections;
 mod collections_admin;
 mod concurrency;
+mod filter_escapes;
 mod filter_security;
 mod helpers;
 mod migrate_db;

@@ -12,6 +12,9 @@ use super::ParseError;
 /// Longest snippet of source text quoted in an error message, in chars.
 const MAX_SNIPPET_CHARS: usize = 40;
 
+/// Why a text literal holding NUL is refused (PostgreSQL cannot bind NUL in text).
+const NUL_MESSAGE: &str = "NUL characters are not allowed";
+
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum TokenKind {
     LParen,
@@ -161,6 +164,19 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// Scans a quoted literal starting at byte `start` and resolves its escapes.
+    ///
+    /// PocketBase 0.40.6 (probed): `\\`, `\"`, `\'` (both quotes in both quote styles), `\n`,
+    /// `\t` and `\r` decode; every other escape keeps its backslash and its char (`\q`, `\0`,
+    /// `\x41`, `\b`, `\u0041` stay as written). An escaped char never ends the literal, so
+    /// `"x\\"` is `x\` and `"x\"` is unterminated.
+    ///
+    /// Deliberate difference: Basalt also decodes `\b`, `\f` and `\uXXXX` (a surrogate pair
+    /// becomes one char). The JS SDK's `pb.filter` writes strings with `JSON.stringify`, which
+    /// emits exactly those escapes for control chars; decoding them makes `pb.filter` round-trip
+    /// every string, where PocketBase cannot match text containing a control char. A `\u` that
+    /// is not 4 hex digits, or a surrogate without its partner, stays as written like
+    /// PocketBase's unknown escapes. NUL (raw or `\u0000`) is refused: PostgreSQL cannot bind it.
     fn lex_string(&self, start: usize, quote_char: char) -> Result<Token, ParseError> {
         let mut at = start + 1;
         let mut out = String::new();
@@ -168,27 +184,79 @@ impl<'a> Lexer<'a> {
             let Some(c) = self.char_at(at) else {
                 return Err(err(start, "unterminated string"));
             };
+            let c_at = at;
             at += c.len_utf8();
             if c == quote_char {
                 break;
+            }
+            if c == '\0' {
+                return Err(err(c_at, NUL_MESSAGE));
             }
             if c != '\\' {
                 out.push(c);
                 continue;
             }
-            // PocketBase's scanner: a backslash keeps the next char inside the literal, and only
-            // an escaped quote of the literal's own kind loses its backslash (`\n` stays as is).
             let Some(e) = self.char_at(at) else {
                 return Err(err(start, "unterminated string"));
             };
-            at += e.len_utf8();
-            if e != quote_char {
-                out.push('\\');
+            if e == '\0' {
+                return Err(err(at, NUL_MESSAGE));
             }
-            let resolved = e;
-            out.push(resolved);
+            at += e.len_utf8();
+            let decoded = match e {
+                '\\' | '"' | '\'' => e,
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                'b' => '\u{8}',
+                'f' => '\u{c}',
+                'u' => match self.unicode_escape(at) {
+                    Some(('\0', _)) => return Err(err(c_at, NUL_MESSAGE)),
+                    Some((decoded, len)) => {
+                        at += len;
+                        decoded
+                    }
+                    // Kept as written: the digits (if any) are scanned as plain text next.
+                    None => {
+                        out.push('\\');
+                        'u'
+                    }
+                },
+                // Unknown escapes (`\q`, `\0`, `\x41`) keep their backslash, as in PocketBase.
+                _ => {
+                    out.push('\\');
+                    e
+                }
+            };
+            out.push(decoded);
         }
         Ok(Token { kind: TokenKind::Text(out), start, end: at })
+    }
+
+    /// The code unit written as exactly four hex digits at byte `at`.
+    fn hex4(&self, at: usize) -> Option<u32> {
+        let digits = self.src.get(at..at.checked_add(4)?)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(digits, 16).ok()
+    }
+
+    /// Decodes the rest of a `\u` escape whose digits start at byte `at`: the char and how many
+    /// source bytes it used after `\u`, or `None` when the escape stays as written (not four hex
+    /// digits, a lone low surrogate, a high surrogate not followed by `\u` and a low one).
+    fn unicode_escape(&self, at: usize) -> Option<(char, usize)> {
+        let unit = self.hex4(at)?;
+        if !(0xD800..=0xDBFF).contains(&unit) {
+            // `from_u32` refuses lone low surrogates (U+DC00..U+DFFF).
+            return char::from_u32(unit).map(|c| (c, 4));
+        }
+        if self.src.get(at + 4..at + 6) != Some("\\u") {
+            return None;
+        }
+        let low = self.hex4(at + 6).filter(|low| (0xDC00..=0xDFFF).contains(low))?;
+        let scalar = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+        char::from_u32(scalar).map(|c| (c, 10))
     }
 }
 
