@@ -172,7 +172,7 @@ impl Service {
                 "CREATE UNIQUE INDEX idx_tokenKey_pbc_3142635823 ON _superusers (tokenKey)".into(),
                 "CREATE UNIQUE INDEX idx_email_pbc_3142635823 ON _superusers (email) WHERE email != ''".into(),
             ];
-            c.fields.extend(autodate_fields()?);
+            c.fields.extend(superuser_autodates()?);
             self.create_default(&c).await?;
         }
         if schema.get(USERS_ID).is_none() && schema.get("users").is_none() {
@@ -211,7 +211,7 @@ impl Service {
         }
         let mut c = (**old).clone();
         let missing: Vec<_> =
-            autodate_fields()?.into_iter().filter(|f| c.field(&f.name).is_none()).collect();
+            superuser_autodates()?.into_iter().filter(|f| c.field(&f.name).is_none()).collect();
         c.fields.extend(missing);
         c.updated = crate::util::now_string();
         if let Err(e) = self.store.update_collection(old, &c).await {
@@ -265,4 +265,13 @@ fn autodate_fields() -> Result<Vec<crate::model::field::Field>> {
         json!({"name": "created", "type": "autodate", "onCreate": true, "onUpdate": false}),
         json!({"name": "updated", "type": "autodate", "onCreate": true, "onUpdate": true}),
     ])
+}
+
+/// `_superusers`' autodates are system fields there (PocketBase 0.40.6), unlike in `users`.
+fn superuser_autodates() -> Result<Vec<crate::model::field::Field>> {
+    let mut fields = autodate_fields()?;
+    for f in &mut fields {
+        f.system = true;
+    }
+    Ok(fields)
 }
