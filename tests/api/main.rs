@@ -10,6 +10,7 @@ mod collections_admin;
 mod concurrency;
 mod filter_security;
 mod helpers;
+mod http_edges;
 mod migrate_db;
 mod multi_instance;
 mod pg_outage;
