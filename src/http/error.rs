@@ -16,6 +16,7 @@ pub struct ApiError {
 }
 
 pub const GENERIC_400: &str = "Something went wrong while processing your request.";
+pub const TOO_LARGE_413: &str = "Request entity too large.";
 pub const UNAVAILABLE_503: &str = "The database is unavailable, try again later.";
 
 impl ApiError {

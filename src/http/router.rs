@@ -1,14 +1,14 @@
-//! Every route of the API in one list.
+//! Every route of the API in one list, and the layers every request passes through.
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::http::routes::{auth, collections, health, records};
 use crate::http::{admin_ui, middleware, AppState};
 
 pub fn router(state: AppState) -> Router {
-    let [h1, h2, h3, h4] = middleware::security_headers();
     let api = Router::new()
         .route("/api/health", get(health::check).head(health::check))
         .route("/api/collections", get(collections::list).post(collections::create))
@@ -29,14 +29,64 @@ pub fn router(state: AppState) -> Router {
         .route("/api/collections/{c}/auth-refresh", post(auth::refresh))
         .route("/_/", get(admin_ui::index))
         .route("/_/{*path}", get(admin_ui::asset))
-        .method_not_allowed_fallback(middleware::method_not_allowed)
+        // PocketBase has no 405: a known path with another method is an unknown route.
+        .method_not_allowed_fallback(middleware::not_found)
         .fallback(middleware::not_found);
-    api.with_state(state)
-        // The limit is enforced where bodies are read, so a 413 still gets the JSON envelope.
+    with_edge_layers(api.with_state(state))
+}
+
+/// Wraps `routes` in the layers every request passes through, outermost first: CORS (preflights
+/// are answered there, without the security headers, as in PocketBase), the security headers,
+/// panic → 500, the body limit, the NUL check on the query string. A separate function so a test
+/// can wrap its own handlers in exactly the production stack.
+///
+/// The routes become the fallback service of an empty router, and the layers wrap that: added to
+/// `routes` directly, axum would put them inside each route's method router, which then stamps
+/// an `Allow` header on every answer that came through its fallback (preflights included).
+pub fn with_edge_layers(routes: Router) -> Router {
+    let [h1, h2, h3, h4] = middleware::security_headers();
+    Router::new()
+        .fallback_service(routes)
+        // The limit for bodies without a declared length is enforced where bodies are read
+        // (`extract::Body`), so that 413 gets the JSON envelope too.
         .layer(DefaultBodyLimit::max(middleware::MAX_BODY_BYTES))
-        .layer(middleware::cors())
+        .layer(axum::middleware::from_fn(middleware::refuse_nul_in_query))
+        .layer(axum::middleware::from_fn(middleware::limit_body))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(h1)
         .layer(h2)
         .layer(h3)
         .layer(h4)
+        .layer(axum::middleware::from_fn(middleware::cors))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{to_bytes, Body};
+    use axum::http::{Request, StatusCode};
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// The production layer stack turns a panicking handler into the generic 500 envelope (with
+    /// the usual headers) instead of a dropped connection. The panicking route exists only here.
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_with_the_json_envelope() {
+        async fn boom() -> &'static str {
+            panic!("deliberate panic in a test handler")
+        }
+        let app = with_edge_layers(Router::new().route("/boom", get(boom)));
+        let req = Request::get("/boom").body(Body::empty()).expect("request");
+        let res = app.oneshot(req).await.expect("infallible");
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()["x-frame-options"], "SAMEORIGIN");
+        assert_eq!(res.headers()["content-type"], "application/json");
+        let body = to_bytes(res.into_body(), 1 << 16).await.expect("body");
+        let body: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            body,
+            json!({"data": {}, "message": "Something went wrong while processing your request.", "status": 500})
+        );
+    }
 }

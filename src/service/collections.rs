@@ -69,20 +69,18 @@ impl Service {
                 });
             }
         }
-        let page =
-            p.page.as_deref().and_then(|s| s.parse::<i64>().ok()).filter(|n| *n > 0).unwrap_or(1);
-        let per_page = p
-            .per_page
-            .as_deref()
-            .and_then(|s| s.parse::<i64>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(30)
-            .min(1000);
-        let total = items.len() as i64;
-        let start = ((page - 1) * per_page).min(total) as usize;
-        let end = (start + per_page as usize).min(items.len());
-        let skip = matches!(p.skip_total.as_deref(), Some("1" | "true"));
-        let (ti, tp) = if skip { (-1, -1) } else { (total, (total + per_page - 1) / per_page) };
+        let (page, per_page) = p.paging()?;
+        let total = items.len();
+        // Saturating arithmetic: `page` can be anything up to i64::MAX (an empty page, not a panic).
+        let start =
+            usize::try_from(ListParams::offset(page, per_page)).unwrap_or(usize::MAX).min(total);
+        let end = start.saturating_add(per_page as usize).min(total);
+        let (ti, tp) = if p.skip_total() {
+            (-1, -1)
+        } else {
+            let total = total as i64;
+            (total, (total + per_page - 1) / per_page)
+        };
         let mut page_items = items[start..end].to_vec();
         if let Some(spec) = p.fields.as_deref().and_then(crate::service::render::FieldsSpec::parse)
         {

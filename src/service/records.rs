@@ -32,6 +32,29 @@ pub struct ListParams {
     pub skip_total: Option<String>,
 }
 
+impl ListParams {
+    /// `(page, perPage)` as PocketBase reads them: not an integer is a 400, below 1 is the
+    /// default, `perPage` is capped. Both list endpoints share this.
+    pub(crate) fn paging(&self) -> Result<(i64, i64)> {
+        let page = parse_int("page", &self.page)?.filter(|n| *n > 0).unwrap_or(1);
+        let per_page = match parse_int("perPage", &self.per_page)? {
+            Some(n) if n > 0 => n.min(MAX_PER_PAGE),
+            _ => DEFAULT_PER_PAGE,
+        };
+        Ok((page, per_page))
+    }
+
+    /// How many items come before `page`. Saturates: a page far past the end (up to
+    /// `i64::MAX`) is simply empty, never an overflow.
+    pub(crate) fn offset(page: i64, per_page: i64) -> i64 {
+        (page - 1).saturating_mul(per_page)
+    }
+
+    pub(crate) fn skip_total(&self) -> bool {
+        truthy(&self.skip_total)
+    }
+}
+
 /// `expand` and `fields` of single-record requests.
 #[derive(Debug, Default, Clone)]
 pub struct ViewParams {
@@ -116,11 +139,7 @@ impl Service {
         if matches!(access, Access::Denied) {
             return Err(ServiceError::superusers_only());
         }
-        let page = parse_int("page", &p.page)?.filter(|n| *n > 0).unwrap_or(1);
-        let per_page = match parse_int("perPage", &p.per_page)? {
-            Some(n) if n > 0 => n.min(MAX_PER_PAGE),
-            _ => DEFAULT_PER_PAGE,
-        };
+        let (page, per_page) = p.paging()?;
         let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
             Some(raw) => {
                 guard_client_expr("filter", raw, info)?;
@@ -139,7 +158,7 @@ impl Service {
             }
             None => Vec::new(),
         };
-        let skip_total = truthy(&p.skip_total);
+        let skip_total = p.skip_total();
         let q = ListQuery {
             schema: &schema,
             collection: &coll,
@@ -148,7 +167,7 @@ impl Service {
             filter: filter.as_ref(),
             sort: &sort,
             limit: per_page,
-            offset: (page - 1).saturating_mul(per_page),
+            offset: ListParams::offset(page, per_page),
             count_total: !skip_total,
         };
         let (rows, total) =

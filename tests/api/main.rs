@@ -11,6 +11,7 @@ mod concurrency;
 mod filter_escapes;
 mod filter_security;
 mod helpers;
+mod http_edges;
 mod migrate_db;
 mod multi_instance;
 mod numbers;

@@ -375,8 +375,8 @@ async fn superusers_have_autodates() {
     );
     let created = &coll["fields"][6];
     assert_eq!(
-        (&created["type"], &created["id"]),
-        (&json!("autodate"), &json!("autodate2990389176"))
+        (&created["type"], &created["id"], &created["system"]),
+        (&json!("autodate"), &json!("autodate2990389176"), &json!(true))
     );
     let list = app.list("_superusers", "fields=created,updated,email", Some(&su)).await;
     let item = &list["items"][0];

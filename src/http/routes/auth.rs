@@ -1,11 +1,11 @@
 //! `/api/collections/{c}/auth-*`: password login, token refresh, available methods.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 
 use crate::http::error::ApiError;
-use crate::http::extract::{Body, Req};
+use crate::http::extract::{Body, Query, Req};
 use crate::http::routes::records::ViewQs;
 use crate::http::AppState;
 use crate::service::auth::PasswordLogin;

@@ -1,12 +1,12 @@
 //! `/api/collections…`: superuser-only collection management.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::Value;
 
 use crate::http::error::ApiError;
-use crate::http::extract::{Body, Req};
+use crate::http::extract::{Body, Query, Req};
 use crate::http::routes::records::ListQs;
 use crate::http::AppState;
 

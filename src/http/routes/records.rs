@@ -1,13 +1,13 @@
 //! `/api/collections/{c}/records…`: records CRUD.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::error::ApiError;
-use crate::http::extract::{Body, Req};
+use crate::http::extract::{Body, Query, Req};
 use crate::http::AppState;
 use crate::service::records::{ListParams, ViewParams};
 
