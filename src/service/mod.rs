@@ -236,6 +236,17 @@ impl Service {
         Ok(())
     }
 
+    /// The change feed: every record change committed from now on (cascades and relation
+    /// clean-ups included; on PostgreSQL, other instances' too). See `Store::subscribe`.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<crate::store::Change> {
+        self.store.subscribe()
+    }
+
+    /// Catch-up for a feed consumer that lagged or restarted: the changes after `pos`.
+    pub async fn changes_since(&self, pos: i64, limit: i64) -> Result<Vec<crate::store::Change>> {
+        Ok(self.store.changes_since(pos, limit).await?)
+    }
+
     /// Looks a collection up by id or name, with PocketBase's 404 message.
     pub(crate) fn collection(&self, id_or_name: &str) -> Result<(Arc<Schema>, Arc<Collection>)> {
         let schema = self.schema();

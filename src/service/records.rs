@@ -226,7 +226,7 @@ impl Service {
         let row = self.build_row(&schema, &coll, None, &body, &rinfo).await?;
         let check = access.expr().map(|rule| RuleCheck { schema: &schema, info: &rinfo, rule });
         match self.store.insert_record(&coll, row.clone(), check).await {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(StoreError::RuleFailed) => {
                 return Err(ServiceError::bad("Failed to create record."))
             }
@@ -284,7 +284,7 @@ impl Service {
             .await?
             .ok_or_else(ServiceError::not_found)?;
         match self.store.delete_record(schema.clone(), &coll, id).await {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(StoreError::RequiredRelation(_)) => Err(ServiceError::bad(
                 "Failed to delete record. Make sure that the record is not part of a required relation reference.",
             )),

@@ -10,12 +10,16 @@ use sqlx::{Connection, Executor, PgConnection};
 use crate::store::StoreError;
 
 /// `(file name, SQL)` in apply order. Append-only.
-const SQLITE: &[(&str, &str)] =
-    &[("0001_init.sql", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const SQLITE: &[(&str, &str)] = &[
+    ("0001_init.sql", include_str!("../../migrations/sqlite/0001_init.sql")),
+    ("0002_changes.sql", include_str!("../../migrations/sqlite/0002_changes.sql")),
+];
 
 /// The PostgreSQL mirror of `SQLITE`, name for name. Append-only.
-const POSTGRES: &[(&str, &str)] =
-    &[("0001_init.sql", include_str!("../../migrations/postgres/0001_init.sql"))];
+const POSTGRES: &[(&str, &str)] = &[
+    ("0001_init.sql", include_str!("../../migrations/postgres/0001_init.sql")),
+    ("0002_changes.sql", include_str!("../../migrations/postgres/0002_changes.sql")),
+];
 
 /// The `pg_advisory_xact_lock` key serialising migrations of instances sharing a database
 /// ("basalt_m" as bytes).

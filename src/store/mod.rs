@@ -5,11 +5,13 @@
 //! maps) and get model types back. Every collection is a real table whose columns are its fields.
 //! SQL built here goes through `Dialect` (placeholders, JSON functions) so it runs on both.
 
+mod changes;
 mod dialect;
 mod migrate;
 #[cfg(test)]
 mod pg_test_db;
 mod postgres;
+mod postgres_feed;
 mod query;
 mod schema_sql;
 mod sqlite;
@@ -26,6 +28,7 @@ use crate::model::filter::ast::Expr;
 use crate::model::filter::SortItem;
 use crate::model::request::RequestInfo;
 
+pub use changes::{Action, Change, FEED_CAPACITY};
 pub use query::{Param, QueryError};
 pub use transfer::{copy_database, Definition, Progress, Report, TableReport, DEFAULT_BATCH_SIZE};
 
@@ -102,6 +105,10 @@ enum Backend {
 pub struct Store {
     backend: Backend,
     queries: AtomicU64,
+    /// This process's name in the outbox (its own rows are published without re-reading).
+    instance: String,
+    /// The change feed: local changes after commit, other instances' from the outbox tailer.
+    feed: tokio::sync::broadcast::Sender<Change>,
 }
 
 /// `SELECT` of the ids of `coll` that are in `ids` (bound as one JSON array parameter).
@@ -154,12 +161,53 @@ impl Store {
                 )));
             }
             let db = postgres::Db::open(url).await?;
-            return Ok(Store { backend: Backend::Postgres(db), queries: AtomicU64::new(0) });
+            let store = Store::with_backend(Backend::Postgres(db));
+            if let Backend::Postgres(db) = &store.backend {
+                db.start_feed(&store.instance, store.feed.clone());
+            }
+            return Ok(store);
         }
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Db(e.to_string()))?;
         let db = sqlite::Db::open(&data_dir.join("data.db"))?;
         db.write(migrate::apply_sqlite).await?;
-        Ok(Store { backend: Backend::Sqlite(db), queries: AtomicU64::new(0) })
+        Ok(Store::with_backend(Backend::Sqlite(db)))
+    }
+
+    fn with_backend(backend: Backend) -> Store {
+        let (feed, _) = tokio::sync::broadcast::channel(FEED_CAPACITY);
+        Store { backend, queries: AtomicU64::new(0), instance: crate::util::random_alnum(16), feed }
+    }
+
+    /// The change feed: every record change committed from now on, by this process or (on
+    /// PostgreSQL) by any instance on the same database. A receiver that falls more than
+    /// [`FEED_CAPACITY`] changes behind gets `RecvError::Lagged(n)` and can catch up with
+    /// [`Store::changes_since`] from the last position it saw.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.feed.subscribe()
+    }
+
+    /// The outbox rows after `pos`, oldest first, at most `limit` (records not included).
+    pub async fn changes_since(&self, pos: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+        let instance = self.instance.clone();
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read(move |conn| sqlite::changes_since(conn, &instance, pos, limit)).await
+            }
+            Backend::Postgres(db) => db.changes_since(&instance, pos, limit).await,
+        }
+    }
+
+    /// Publishes committed changes (no subscriber is fine) and wakes other instances.
+    fn publish(&self, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        for c in changes {
+            let _ = self.feed.send(c.clone());
+        }
+        if let Backend::Postgres(db) = &self.backend {
+            db.signal_changes();
+        }
     }
 
     /// Bumped whenever another instance (or this one) changed the schema, on engines shared by
@@ -404,61 +452,80 @@ impl Store {
     }
 
     /// Inserts a record; with `check`, the rule must match the new row or nothing is written.
+    /// Returns (and publishes on the feed) what changed.
     pub async fn insert_record(
         &self,
         coll: &Arc<Collection>,
         row: Row,
         check: Option<RuleCheck<'_>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Change>, StoreError> {
         let check_sql = self.check_sql(coll, &row, check)?;
-        match &self.backend {
+        let instance = self.instance.clone();
+        let changes = match &self.backend {
             Backend::Sqlite(db) => {
                 let coll = coll.clone();
-                db.write(move |conn| sqlite::insert_record(conn, &coll, &row, check_sql.as_ref()))
-                    .await
+                db.write(move |conn| {
+                    sqlite::insert_record(conn, &instance, &coll, &row, check_sql.as_ref())
+                })
+                .await?
             }
-            Backend::Postgres(db) => db.insert_record(coll, &row, check_sql.as_ref()).await,
-        }
+            Backend::Postgres(db) => {
+                db.insert_record(&instance, coll, &row, check_sql.as_ref()).await?
+            }
+        };
+        self.publish(&changes);
+        Ok(changes)
     }
 
-    /// Replaces the stored values of an existing record (all fields of `row`).
+    /// Replaces the stored values of an existing record (all fields of `row`). Returns (and
+    /// publishes on the feed) what changed.
     pub async fn update_record(
         &self,
         coll: &Arc<Collection>,
         id: &str,
         row: Row,
         check: Option<RuleCheck<'_>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Change>, StoreError> {
         let check_sql = self.check_sql(coll, &row, check)?;
-        match &self.backend {
+        let instance = self.instance.clone();
+        let changes = match &self.backend {
             Backend::Sqlite(db) => {
                 let coll = coll.clone();
                 let id = id.to_string();
                 db.write(move |conn| {
-                    sqlite::update_record(conn, &coll, &id, &row, check_sql.as_ref())
+                    sqlite::update_record(conn, &instance, &coll, &id, &row, check_sql.as_ref())
                 })
-                .await
+                .await?
             }
-            Backend::Postgres(db) => db.update_record(coll, id, &row, check_sql.as_ref()).await,
-        }
+            Backend::Postgres(db) => {
+                db.update_record(&instance, coll, id, &row, check_sql.as_ref()).await?
+            }
+        };
+        self.publish(&changes);
+        Ok(changes)
     }
 
     /// Deletes a record, applying relation semantics to referencing records in the same
-    /// transaction: cascade, block (required relation), or remove the id.
+    /// transaction: cascade, block (required relation), or remove the id. Returns (and
+    /// publishes on the feed) every record deleted or cleaned up, the cascaded ones first.
     pub async fn delete_record(
         &self,
         schema: Arc<Schema>,
         coll: &Arc<Collection>,
         id: &str,
-    ) -> Result<(), StoreError> {
-        match &self.backend {
+    ) -> Result<Vec<Change>, StoreError> {
+        let instance = self.instance.clone();
+        let changes = match &self.backend {
             Backend::Sqlite(db) => {
                 let coll = coll.clone();
                 let id = id.to_string();
-                db.write(move |conn| sqlite::delete_record(conn, &schema, &coll, &id)).await
+                db.write(move |conn| sqlite::delete_record(conn, &instance, &schema, &coll, &id))
+                    .await?
             }
-            Backend::Postgres(db) => db.delete_record(&schema, coll, id).await,
-        }
+            Backend::Postgres(db) => db.delete_record(&instance, &schema, coll, id).await?,
+        };
+        self.publish(&changes);
+        Ok(changes)
     }
 
     /// Which of `ids` exist in `coll`.

@@ -24,9 +24,10 @@ use sqlx::{Connection, Executor, PgConnection, Postgres, Row as _, TypeInfo, Val
 
 use crate::model::collection::{Collection, Schema};
 use crate::model::field::FieldKind;
+use crate::store::changes::{self, Action, Change, Pending};
 use crate::store::dialect::quote_ident;
 use crate::store::query::Param;
-use crate::store::{migrate, schema_sql, Row, StoreError};
+use crate::store::{migrate, postgres_feed, schema_sql, Row, StoreError};
 
 /// Connections in the pool unless the URL says otherwise (`?pool_max_conns=N`).
 const DEFAULT_POOL_SIZE: u32 = 16;
@@ -51,8 +52,12 @@ pub(crate) struct Db {
     /// Bumped whenever any instance on this database changed the schema (LISTEN/NOTIFY), or
     /// when notifications may have been missed (the listening connection was lost).
     schema_events: tokio::sync::watch::Receiver<u64>,
-    /// Stops the listener task on `close`.
+    /// Stops the listener task (and the change-feed tasks) on `close`.
     stop_listener: tokio::sync::watch::Sender<bool>,
+    /// Woken when any instance signals new outbox rows (`postgres_feed`).
+    changes_wake: Arc<tokio::sync::Notify>,
+    /// Poked after each local commit that wrote outbox rows (`postgres_feed::spawn_signaler`).
+    changes_signal: Arc<tokio::sync::Notify>,
 }
 
 /// The channel schema changes are announced on; the payload is the collection id, never data.
@@ -222,9 +227,39 @@ impl Db {
             .connect_lazy_with(options);
         let (events_tx, schema_events) = tokio::sync::watch::channel(0u64);
         let (stop_listener, stop_rx) = tokio::sync::watch::channel(false);
-        let db = Db { pool, epoch, schema_changed, schema_events, stop_listener };
+        let db = Db {
+            pool,
+            epoch,
+            schema_changed,
+            schema_events,
+            stop_listener,
+            changes_wake: Arc::new(tokio::sync::Notify::new()),
+            changes_signal: Arc::new(tokio::sync::Notify::new()),
+        };
         db.spawn_listener(url, events_tx, stop_rx);
         Ok(db)
+    }
+
+    /// Starts publishing other instances' changes on `feed` and signalling local ones.
+    pub(crate) fn start_feed(
+        &self,
+        instance: &str,
+        feed: tokio::sync::broadcast::Sender<crate::store::changes::Change>,
+    ) {
+        let stop = self.stop_listener.subscribe();
+        postgres_feed::spawn_tailer(
+            self.pool.clone(),
+            instance.to_string(),
+            feed,
+            self.changes_wake.clone(),
+            stop.clone(),
+        );
+        postgres_feed::spawn_signaler(self.pool.clone(), self.changes_signal.clone(), stop);
+    }
+
+    /// Tells the other instances (after the commit) that outbox rows are waiting.
+    pub(crate) fn signal_changes(&self) {
+        self.changes_signal.notify_one();
     }
 
     /// Listens for schema changes made by any instance on this database. On each one (and
@@ -237,6 +272,7 @@ impl Db {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let (epoch, changed) = (self.epoch, self.schema_changed.clone());
+        let wake = self.changes_wake.clone();
         let bump = move || {
             let nanos = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
             changed.store(nanos, Ordering::Release);
@@ -247,14 +283,21 @@ impl Db {
                 let listener = async {
                     // Its own connection, outside the pool: it must not take a pooled slot.
                     let mut l = sqlx::postgres::PgListener::connect(&url).await?;
-                    l.listen(SCHEMA_CHANNEL).await?;
+                    l.listen_all([SCHEMA_CHANNEL, postgres_feed::CHANGES_CHANNEL]).await?;
                     // Changes made while we were not listening are unknown: reload once.
                     bump();
+                    wake.notify_one();
                     loop {
                         match l.try_recv().await? {
+                            Some(n) if n.channel() == postgres_feed::CHANGES_CHANNEL => {
+                                wake.notify_one()
+                            }
                             Some(_) => bump(),
                             // The connection dropped; the next call reconnects.
-                            None => bump(),
+                            None => {
+                                bump();
+                                wake.notify_one();
+                            }
                         }
                     }
                     #[allow(unreachable_code)]
@@ -385,60 +428,112 @@ impl Db {
         query_strings(&self.pool, sql, params).await
     }
 
-    /// Inserts a record; `check` (a `SELECT COUNT(*)`) runs in the same transaction and a 0
-    /// rolls everything back with `RuleFailed`.
+    /// Inserts a record and its outbox row; `check` (a `SELECT COUNT(*)`) runs in the same
+    /// transaction and a 0 rolls everything back with `RuleFailed`.
     pub(crate) async fn insert_record(
         &self,
+        instance: &str,
         coll: &Collection,
         row: &Row,
         check: Option<&(String, Vec<Param>)>,
-    ) -> Result<(), StoreError> {
-        let sql =
-            keyed_by_fields(&schema_sql::insert_sql(&crate::store::dialect::Postgres, coll), coll);
+    ) -> Result<Vec<Change>, StoreError> {
+        let insert = schema_sql::insert_sql(&crate::store::dialect::Postgres, coll);
+        let change = Pending::new(&coll.id, changes::id_of(row), Action::Create).with_record(row);
         if check.is_none() {
             // One statement is its own transaction: no BEGIN/COMMIT round trips.
+            let sql = keyed_by_fields(&with_outbox(&insert, coll.fields.len() + 1), coll);
             let query = bind_values(sqlx::query(&sql), coll, row);
-            query.execute(&self.pool).await.map_err(|e| map_error(e, Some(coll)))?;
-            return Ok(());
+            return self.write_one(query, coll, change, instance).await;
         }
+        let sql = keyed_by_fields(&insert, coll);
         let mut tx = self.pool.begin().await?;
         let res = write_tx(&mut tx, bind_values(sqlx::query(&sql), coll, row), coll, check).await;
+        let res = match res {
+            Ok(()) => write_changes(&mut tx, instance, vec![change]).await,
+            Err(e) => Err(e),
+        };
         finish(tx, res).await
     }
 
-    /// Replaces the stored values of record `id` (every field); `check` as for inserts.
+    /// Replaces the stored values of record `id` (every field) and writes its outbox row;
+    /// `check` as for inserts.
     pub(crate) async fn update_record(
         &self,
+        instance: &str,
         coll: &Collection,
         id: &str,
         row: &Row,
         check: Option<&(String, Vec<Param>)>,
-    ) -> Result<(), StoreError> {
-        let sql =
-            keyed_by_fields(&schema_sql::update_sql(&crate::store::dialect::Postgres, coll), coll);
-        let query = bind_values(sqlx::query(&sql), coll, row).bind(id.to_string());
+    ) -> Result<Vec<Change>, StoreError> {
+        let update = schema_sql::update_sql(&crate::store::dialect::Postgres, coll);
+        let change = Pending::new(&coll.id, id, Action::Update).with_record(row);
         if check.is_none() {
-            // One statement is its own transaction: no BEGIN/COMMIT round trips.
-            let done = query.execute(&self.pool).await.map_err(|e| map_error(e, Some(coll)))?;
-            return if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) };
+            let sql = keyed_by_fields(&with_outbox(&update, coll.fields.len() + 2), coll);
+            let query = bind_values(sqlx::query(&sql), coll, row).bind(id.to_string());
+            return self.write_one(query, coll, change, instance).await;
         }
+        let sql = keyed_by_fields(&update, coll);
+        let query = bind_values(sqlx::query(&sql), coll, row).bind(id.to_string());
         let mut tx = self.pool.begin().await?;
         let res = write_tx(&mut tx, query, coll, check).await;
+        let res = match res {
+            Ok(()) => write_changes(&mut tx, instance, vec![change]).await,
+            Err(e) => Err(e),
+        };
         finish(tx, res).await
+    }
+
+    /// Runs a record write combined with its outbox row (`with_outbox`) as one statement:
+    /// `NotFound` when the write touched no row.
+    async fn write_one(
+        &self,
+        query: PgQuery<'_>,
+        coll: &Collection,
+        change: Pending,
+        instance: &str,
+    ) -> Result<Vec<Change>, StoreError> {
+        let query = change.params(instance).iter().fold(query, bind_param);
+        let row = query.fetch_optional(&self.pool).await.map_err(|e| map_error(e, Some(coll)))?;
+        let Some(row) = row else { return Err(StoreError::NotFound) };
+        let pos: i64 = row.try_get(0)?;
+        Ok(vec![change.into_change(pos)])
     }
 
     /// Deletes `id` and applies relation semantics to referencing rows in one transaction
-    /// (the same as `sqlite::delete_record`): cascade, `RequiredRelation`, or remove the id.
+    /// (the same as `sqlite::delete_record`): cascade, `RequiredRelation`, or remove the id;
+    /// every record deleted or cleaned up gets its outbox row in that transaction.
     pub(crate) async fn delete_record(
         &self,
+        instance: &str,
         schema: &Schema,
         coll: &Collection,
         id: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Change>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut seen = HashSet::new();
-        let res = delete_rec(&mut tx, schema, coll, id, &mut seen, 0).await;
+        let mut pending = Vec::new();
+        let res = delete_rec(&mut tx, schema, coll, id, &mut seen, &mut pending, 0).await;
+        let res = match res {
+            Ok(()) => write_changes(&mut tx, instance, pending).await,
+            Err(e) => Err(e),
+        };
         finish(tx, res).await
+    }
+
+    /// The outbox rows after `pos` (oldest first, at most `limit`).
+    pub(crate) async fn changes_since(
+        &self,
+        instance: &str,
+        pos: i64,
+        limit: i64,
+    ) -> Result<Vec<Change>, StoreError> {
+        let rows: Vec<(i64, String, String, String, String)> =
+            sqlx::query_as(&changes::since_sql(&crate::store::dialect::Postgres))
+                .bind(pos)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| changes::from_outbox(instance, r)).collect())
     }
 
     /// Which of `ids` exist in `coll`.
@@ -696,6 +791,38 @@ fn delete_collection_tx<'a>(conn: &'a mut PgConnection, c: &'a Collection) -> Bo
     })
 }
 
+/// `write` (a record INSERT or UPDATE whose parameters end at `first - 1`) combined with its
+/// outbox row into one statement: the outbox INSERT reads the written row, so an UPDATE that
+/// matched nothing writes no change, and the position is drawn after the record write (the
+/// transaction already has an xid then, which the tailer's gap rule relies on).
+fn with_outbox(write: &str, first: usize) -> String {
+    let p: Vec<String> = (first..first + 5).map(|i| format!("${i}")).collect();
+    format!(
+        "WITH w AS ({write} RETURNING \"id\") \
+         INSERT INTO _changes (instance, collection, record, action, created) \
+         SELECT {} FROM w RETURNING pos",
+        p.join(", ")
+    )
+}
+
+/// Writes the outbox rows of `pending` in the caller's transaction; returns them positioned.
+fn write_changes<'a>(
+    conn: &'a mut PgConnection,
+    instance: &'a str,
+    pending: Vec<Pending>,
+) -> BoxFut<'a, Vec<Change>> {
+    Box::pin(async move {
+        let sql = changes::insert_sql(&crate::store::dialect::Postgres, 1);
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            let query = p.params(instance).iter().fold(sqlx::query(&sql), bind_param);
+            let pos: i64 = query.fetch_one(&mut *conn).await?.try_get(0)?;
+            out.push(p.into_change(pos));
+        }
+        Ok(out)
+    })
+}
+
 /// Runs a record INSERT/UPDATE, then the rule check: `NotFound` when the statement touched no
 /// row, `RuleFailed` when the check counts 0 (the caller rolls back).
 fn write_tx<'a>(
@@ -789,6 +916,7 @@ fn delete_rec<'a>(
     coll: &'a Collection,
     id: &'a str,
     seen: &'a mut HashSet<(String, String)>,
+    changed: &'a mut Vec<Pending>,
     depth: usize,
 ) -> BoxFut<'a, ()> {
     Box::pin(async move {
@@ -809,7 +937,7 @@ fn delete_rec<'a>(
                     continue;
                 }
                 if matches!(f.kind, FieldKind::Relation { cascade_delete: true, .. }) {
-                    delete_rec(&mut *conn, schema, rc, &ref_id, seen, depth + 1).await?;
+                    delete_rec(&mut *conn, schema, rc, &ref_id, seen, changed, depth + 1).await?;
                     continue;
                 }
                 let pair = [Param::Text(ref_id.clone()), Param::Text(id.to_string())];
@@ -838,6 +966,7 @@ fn delete_rec<'a>(
                         &pair,
                     )
                     .await?;
+                    changed.push(Pending::new(&rc.id, &ref_id, Action::Update));
                 } else {
                     if f.required {
                         return Err(StoreError::RequiredRelation(rc.name.clone()));
@@ -848,6 +977,7 @@ fn delete_rec<'a>(
                         &[Param::Text(ref_id.clone())],
                     )
                     .await?;
+                    changed.push(Pending::new(&rc.id, &ref_id, Action::Update));
                 }
             }
         }
@@ -859,6 +989,9 @@ fn delete_rec<'a>(
         .await?;
         if n == 0 && depth == 0 {
             return Err(StoreError::NotFound);
+        }
+        if n > 0 {
+            changed.push(Pending::new(&coll.id, id, Action::Delete));
         }
         Ok(())
     })
@@ -1037,9 +1170,9 @@ fn assert_send<'a>(db: &'a Db, c: &'a Collection, s: &'a Schema, row: &'a Row) {
     is_send(db.update_collection(c, c));
     is_send(db.delete_collection(c));
     is_send(db.truncate(c));
-    is_send(db.delete_record(s, c, ""));
-    is_send(db.insert_record(c, row, None));
-    is_send(db.update_record(c, "", row, None));
+    is_send(db.delete_record("", s, c, ""));
+    is_send(db.insert_record("", c, row, None));
+    is_send(db.update_record("", c, "", row, None));
     is_send(db.load_collections());
     is_send(db.query_rows(c, "", &[]));
     is_send(db.existing_ids(c, &[]));

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use crate::model::collection::{Collection, Schema};
 use crate::model::field::FieldKind;
 use crate::model::value::number_value;
+use crate::store::changes::{self, Action, Change, Pending};
 use crate::store::dialect::quote_ident;
 use crate::store::query::Param;
 use crate::store::schema_sql;
@@ -417,22 +418,26 @@ fn run_check(tx: &Transaction<'_>, check: Option<&(String, Vec<Param>)>) -> Resu
 
 pub(crate) fn insert_record(
     tx: &Transaction<'_>,
+    instance: &str,
     coll: &Collection,
     row: &Row,
     check: Option<&(String, Vec<Param>)>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Change>, StoreError> {
     let sql = schema_sql::insert_sql(&crate::store::dialect::Sqlite, coll);
     tx.prepare_cached(&sql)?.execute(params_from_iter(row_values(coll, row)))?;
-    run_check(tx, check)
+    run_check(tx, check)?;
+    let change = Pending::new(&coll.id, changes::id_of(row), Action::Create).with_record(row);
+    write_changes(tx, instance, vec![change])
 }
 
 pub(crate) fn update_record(
     tx: &Transaction<'_>,
+    instance: &str,
     coll: &Collection,
     id: &str,
     row: &Row,
     check: Option<&(String, Vec<Param>)>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Change>, StoreError> {
     let sql = schema_sql::update_sql(&crate::store::dialect::Sqlite, coll);
     let mut values = row_values(coll, row);
     values.push(SqlValue::Text(id.to_string()));
@@ -440,18 +445,59 @@ pub(crate) fn update_record(
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    run_check(tx, check)
+    run_check(tx, check)?;
+    let change = Pending::new(&coll.id, id, Action::Update).with_record(row);
+    write_changes(tx, instance, vec![change])
 }
 
-/// Deletes `id` and applies relation semantics to referencing rows, recursively for cascades.
+/// Writes the outbox rows of `pending` in the caller's transaction; returns them positioned.
+fn write_changes(
+    tx: &Transaction<'_>,
+    instance: &str,
+    pending: Vec<Pending>,
+) -> Result<Vec<Change>, StoreError> {
+    let sql = changes::insert_sql(&crate::store::dialect::Sqlite, 1);
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        let values: Vec<SqlValue> = p.params(instance).iter().map(to_sql).collect();
+        let pos: i64 = stmt.query_row(params_from_iter(values), |r| r.get(0))?;
+        out.push(p.into_change(pos));
+    }
+    Ok(out)
+}
+
+/// The outbox rows after `pos` (oldest first, at most `limit`).
+pub(crate) fn changes_since(
+    conn: &Connection,
+    instance: &str,
+    pos: i64,
+    limit: i64,
+) -> Result<Vec<Change>, StoreError> {
+    let sql = changes::since_sql(&crate::store::dialect::Sqlite);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map([pos, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(changes::from_outbox(instance, row?));
+    }
+    Ok(out)
+}
+
+/// Deletes `id` and applies relation semantics to referencing rows, recursively for cascades;
+/// every record deleted or cleaned up is a change, written to the outbox in the same transaction.
 pub(crate) fn delete_record(
     tx: &Transaction<'_>,
+    instance: &str,
     schema: &Schema,
     coll: &Collection,
     id: &str,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Change>, StoreError> {
     let mut seen = HashSet::new();
-    delete_rec(tx, schema, coll, id, &mut seen, 0)
+    let mut pending = Vec::new();
+    delete_rec(tx, schema, coll, id, &mut seen, &mut pending, 0)?;
+    write_changes(tx, instance, pending)
 }
 
 fn delete_rec(
@@ -460,6 +506,7 @@ fn delete_rec(
     coll: &Collection,
     id: &str,
     seen: &mut HashSet<(String, String)>,
+    changed: &mut Vec<Pending>,
     depth: usize,
 ) -> Result<(), StoreError> {
     if depth > 64 || !seen.insert((coll.id.clone(), id.to_string())) {
@@ -480,7 +527,7 @@ fn delete_rec(
             }
             let cascade = matches!(f.kind, FieldKind::Relation { cascade_delete: true, .. });
             if cascade {
-                delete_rec(tx, schema, rc, &ref_id, seen, depth + 1)?;
+                delete_rec(tx, schema, rc, &ref_id, seen, changed, depth + 1)?;
                 continue;
             }
             if f.is_multi() {
@@ -497,6 +544,7 @@ fn delete_rec(
                     &format!("UPDATE {table} SET {col} = (SELECT json_group_array(value) FROM json_each({table}.{col}) WHERE value != ?2) WHERE \"id\" = ?1"),
                     &[Param::Text(ref_id.clone()), Param::Text(id.to_string())],
                 )?;
+                changed.push(Pending::new(&rc.id, &ref_id, Action::Update));
             } else {
                 if f.required {
                     return Err(StoreError::RequiredRelation(rc.name.clone()));
@@ -506,6 +554,7 @@ fn delete_rec(
                     &format!("UPDATE {table} SET {col} = '' WHERE \"id\" = ?1"),
                     &[Param::Text(ref_id.clone())],
                 )?;
+                changed.push(Pending::new(&rc.id, &ref_id, Action::Update));
             }
         }
     }
@@ -516,6 +565,9 @@ fn delete_rec(
     )?;
     if n == 0 && depth == 0 {
         return Err(StoreError::NotFound);
+    }
+    if n > 0 {
+        changed.push(Pending::new(&coll.id, id, Action::Delete));
     }
     Ok(())
 }

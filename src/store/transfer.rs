@@ -16,7 +16,6 @@
 //! The source may be either engine; the target must be PostgreSQL (a SQLite copy is a file copy).
 
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -369,7 +368,7 @@ impl Store {
         }
         let db = sqlite::Db::open(path)?;
         db.write(migrate::apply_sqlite).await?;
-        Ok(Store { backend: Backend::Sqlite(db), queries: AtomicU64::new(0) })
+        Ok(Store::with_backend(Backend::Sqlite(db)))
     }
 
     /// `SELECT COUNT(*)` of a table.

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod auth;
+mod change_feed;
 mod cli;
 mod collection_indexes;
 mod collections;

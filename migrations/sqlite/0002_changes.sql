@@ -1,0 +1,12 @@
+-- The change feed's outbox: one row per record a write created, updated or deleted (cascades and
+-- relation clean-ups included), written in the write's own transaction. AUTOINCREMENT: a
+-- position is never reused, even after the oldest rows are pruned.
+CREATE TABLE IF NOT EXISTS _changes (
+    pos        INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- The instance that wrote it (its own events are published before the outbox is read).
+    instance   TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    created    TEXT NOT NULL
+);

@@ -1,0 +1,164 @@
+//! The change feed's vocabulary and its outbox statements, shared by both engines.
+//!
+//! Every record write also writes one `_changes` row per record it created, updated or deleted
+//! (cascaded deletes and relation clean-ups included) in the same transaction, and reports the
+//! same list as `Vec<Change>`. After the commit the store publishes those changes on an
+//! in-process broadcast (`Store::subscribe`); on PostgreSQL a tailer (`postgres_feed.rs`) also
+//! reads other instances' rows from the outbox and publishes them on the same broadcast. The
+//! outbox position lets a consumer that lagged or restarted catch up (`Store::changes_since`).
+//! Nothing here knows HTTP or rules.
+
+use serde_json::Value;
+
+use crate::store::dialect::Dialect;
+use crate::store::query::Param;
+use crate::store::Row;
+
+/// Broadcast capacity: a subscriber further behind than this many changes gets
+/// `RecvError::Lagged(n)` and catches up from the outbox.
+pub const FEED_CAPACITY: usize = 4096;
+
+/// What a write did to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "create" => Some(Action::Create),
+            "update" => Some(Action::Update),
+            "delete" => Some(Action::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// One record changed by a committed write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The outbox position: increasing, never reused; a consumer resumes after it.
+    pub pos: i64,
+    pub collection_id: String,
+    pub record_id: String,
+    pub action: Action,
+    /// The record as written (create, update through the API), when the writer had it at hand;
+    /// `None` for deletes, relation clean-ups and changes read back from the outbox (another
+    /// instance's): consumers read the record themselves then.
+    pub record: Option<Row>,
+    /// Written by this process (`false`: another instance on the same database).
+    pub local: bool,
+}
+
+/// A change about to be written to the outbox (its position is not known yet).
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub collection_id: String,
+    pub record_id: String,
+    pub action: Action,
+    pub record: Option<Row>,
+}
+
+impl Pending {
+    pub(crate) fn new(collection_id: &str, record_id: &str, action: Action) -> Pending {
+        Pending {
+            collection_id: collection_id.to_string(),
+            record_id: record_id.to_string(),
+            action,
+            record: None,
+        }
+    }
+
+    pub(crate) fn with_record(mut self, row: &Row) -> Pending {
+        self.record = Some(row.clone());
+        self
+    }
+
+    /// The parameters of [`insert_sql`] after `first` (instance, collection, record, action,
+    /// created).
+    pub(crate) fn params(&self, instance: &str) -> Vec<Param> {
+        vec![
+            Param::Text(instance.to_string()),
+            Param::Text(self.collection_id.clone()),
+            Param::Text(self.record_id.clone()),
+            Param::Text(self.action.as_str().to_string()),
+            Param::Text(crate::util::now_string()),
+        ]
+    }
+
+    pub(crate) fn into_change(self, pos: i64) -> Change {
+        Change {
+            pos,
+            collection_id: self.collection_id,
+            record_id: self.record_id,
+            action: self.action,
+            record: self.record,
+            local: true,
+        }
+    }
+}
+
+/// `INSERT INTO _changes … RETURNING pos` with its five parameters starting at `first`.
+pub(crate) fn insert_sql(d: &dyn Dialect, first: usize) -> String {
+    let p: Vec<String> = (first..first + 5).map(|i| d.placeholder(i)).collect();
+    format!(
+        "INSERT INTO _changes (instance, collection, record, action, created) \
+         VALUES ({}) RETURNING pos",
+        p.join(", ")
+    )
+}
+
+/// The outbox rows after `pos`, oldest first, at most `limit`.
+pub(crate) fn since_sql(d: &dyn Dialect) -> String {
+    format!(
+        "SELECT pos, instance, collection, record, action FROM _changes \
+         WHERE pos > {} ORDER BY pos LIMIT {}",
+        d.placeholder(1),
+        d.placeholder(2)
+    )
+}
+
+/// A change read back from the outbox: `(pos, instance, collection, record, action)`.
+pub(crate) fn from_outbox(
+    own_instance: &str,
+    (pos, instance, collection, record, action): (i64, String, String, String, String),
+) -> Change {
+    Change {
+        pos,
+        collection_id: collection,
+        record_id: record,
+        // Rows are only written by `insert_sql` with `Action::as_str`.
+        action: Action::parse(&action).unwrap_or(Action::Update),
+        record: None,
+        local: instance == own_instance,
+    }
+}
+
+/// A record id as stored in the outbox.
+pub(crate) fn id_of(row: &Row) -> &str {
+    row.get("id").and_then(Value::as_str).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_round_trip_through_text() {
+        for a in [Action::Create, Action::Update, Action::Delete] {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Action::parse("drop"), None);
+    }
+}
