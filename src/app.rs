@@ -55,9 +55,23 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let app = router(AppState { svc: self.svc.clone() });
+        let pruner = tokio::spawn(prune_changes(self.svc.clone()));
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        pruner.abort();
         self.svc.store.close().await;
         Ok(())
+    }
+}
+
+/// Keeps the change feed's outbox to its retention while the server runs (every instance does
+/// it; the statements are idempotent).
+async fn prune_changes(svc: Arc<Service>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        if let Err(e) = svc.prune_changes(crate::store::changes::RETENTION).await {
+            tracing::warn!(error = %e, "pruning the change feed's outbox failed; retrying later");
+        }
     }
 }
 

@@ -10,3 +10,10 @@ CREATE TABLE IF NOT EXISTS _changes (
     action     TEXT NOT NULL,
     created    TEXT NOT NULL
 );
+
+-- The highest position pruned so far: a consumer resuming from below it missed changes.
+CREATE TABLE IF NOT EXISTS _changes_pruned (
+    id      INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    through BIGINT NOT NULL
+);
+INSERT INTO _changes_pruned (id, through) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;

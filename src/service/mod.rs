@@ -247,6 +247,11 @@ impl Service {
         Ok(self.store.changes_since(pos, limit).await?)
     }
 
+    /// Drops outbox rows older than `retention`; returns the highest pruned position.
+    pub async fn prune_changes(&self, retention: chrono::Duration) -> Result<i64> {
+        Ok(self.store.prune_changes(retention).await?)
+    }
+
     /// Looks a collection up by id or name, with PocketBase's 404 message.
     pub(crate) fn collection(&self, id_or_name: &str) -> Result<(Arc<Schema>, Arc<Collection>)> {
         let schema = self.schema();

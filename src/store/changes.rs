@@ -129,6 +129,30 @@ pub(crate) fn since_sql(d: &dyn Dialect) -> String {
     )
 }
 
+/// How long outbox rows are kept (`Store::prune_changes`): consumers resuming from an older
+/// position get `StoreError::ChangesPruned` and must resynchronise.
+pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
+
+/// The statements of one pruning round, in order: (raise the floor to the newest position
+/// older than the cut-off, delete up to the floor). Raising the floor first means a crash in
+/// between leaves rows a consumer may still read, never a silent hole. Both bind the cut-off
+/// time (PocketBase's date text) as their one parameter.
+pub(crate) fn prune_sql(d: &dyn Dialect) -> [String; 2] {
+    let cut = d.placeholder(1);
+    [
+        format!(
+            "UPDATE _changes_pruned SET through = \
+             (SELECT MAX(pos) FROM _changes WHERE created < {cut}) \
+             WHERE id = 1 AND (SELECT MAX(pos) FROM _changes WHERE created < {cut}) > through"
+        ),
+        "DELETE FROM _changes WHERE pos <= (SELECT through FROM _changes_pruned WHERE id = 1)"
+            .to_string(),
+    ]
+}
+
+/// The highest pruned position.
+pub(crate) const PRUNED_SQL: &str = "SELECT through FROM _changes_pruned WHERE id = 1";
+
 /// A change read back from the outbox: `(pos, instance, collection, record, action)`.
 pub(crate) fn from_outbox(
     own_instance: &str,

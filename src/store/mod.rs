@@ -5,7 +5,7 @@
 //! maps) and get model types back. Every collection is a real table whose columns are its fields.
 //! SQL built here goes through `Dialect` (placeholders, JSON functions) so it runs on both.
 
-mod changes;
+pub mod changes;
 mod dialect;
 mod migrate;
 #[cfg(test)]
@@ -58,6 +58,10 @@ pub enum StoreError {
     RequiredRelation(String),
     #[error("not found")]
     NotFound,
+    /// The change feed's outbox no longer holds the changes after the asked position: they were
+    /// pruned up to this position.
+    #[error("changes up to position {0} were pruned")]
+    ChangesPruned(i64),
     /// An index definition that cannot be used.
     #[error("invalid index: {0}")]
     Index(String),
@@ -186,14 +190,50 @@ impl Store {
         self.feed.subscribe()
     }
 
-    /// The outbox rows after `pos`, oldest first, at most `limit` (records not included).
+    /// The outbox rows after `pos`, oldest first, at most `limit` (records not included);
+    /// `ChangesPruned` when changes after `pos` were already pruned (the consumer must
+    /// resynchronise from the records themselves).
     pub async fn changes_since(&self, pos: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+        let pruned = self.scalar(changes::PRUNED_SQL, Vec::new()).await?;
+        if pos < pruned {
+            return Err(StoreError::ChangesPruned(pruned));
+        }
         let instance = self.instance.clone();
         match &self.backend {
             Backend::Sqlite(db) => {
                 db.read(move |conn| sqlite::changes_since(conn, &instance, pos, limit)).await
             }
             Backend::Postgres(db) => db.changes_since(&instance, pos, limit).await,
+        }
+    }
+
+    /// Deletes outbox rows written before `now - retention`; returns the highest pruned
+    /// position.
+    pub async fn prune_changes(&self, retention: chrono::Duration) -> Result<i64, StoreError> {
+        let cut = crate::util::format_datetime(chrono::Utc::now() - retention);
+        let [raise, delete] = changes::prune_sql(self.dialect());
+        let cut = vec![Param::Text(cut)];
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.write(move |tx| {
+                    sqlite::execute(tx, &raise, &cut)?;
+                    sqlite::execute(tx, &delete, &[])
+                })
+                .await?;
+            }
+            Backend::Postgres(db) => {
+                db.execute(&raise, &cut).await?;
+                db.execute(&delete, &[]).await?;
+            }
+        }
+        self.scalar(changes::PRUNED_SQL, Vec::new()).await
+    }
+
+    /// One integer from a statement without a collection (system tables).
+    async fn scalar(&self, sql: &'static str, params: Vec<Param>) -> Result<i64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(move |conn| sqlite::query_i64(conn, sql, &params)).await,
+            Backend::Postgres(db) => db.query_i64(sql, &params).await,
         }
     }
 

@@ -154,6 +154,16 @@ async fn feed_reports_every_row_of_a_cascading_delete() {
     let after = app.svc.changes_since(all[4].pos, 2).await.expect("outbox");
     assert_eq!(strip(&after), strip(&all[5..7]));
     assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv()).await.is_err(), "no more");
+
+    // Pruning: nothing is older than a day; with no retention everything written so far goes,
+    // and resuming from before the cut is refused rather than silently skipping changes.
+    assert_eq!(app.svc.prune_changes(chrono::Duration::hours(24)).await.expect("prune"), 0);
+    tokio::time::sleep(Duration::from_millis(5)).await; // `created` has millisecond precision
+    let through = app.svc.prune_changes(chrono::Duration::zero()).await.expect("prune");
+    assert_eq!(through, all.last().map(|c| c.pos).unwrap_or_default());
+    let refused = app.svc.changes_since(all[0].pos, 10).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(app.svc.changes_since(through, 10).await.expect("after the cut").len(), 0);
     app.stop().await;
 }
 
