@@ -38,6 +38,10 @@ pub(crate) trait Dialect: Send + Sync {
     fn null_safe_eq(&self, left: &str, right: &str, eq: bool) -> String;
     /// A table-valued function source joined after FROM items it refers to.
     fn lateral_join(&self, source: &str) -> String;
+    /// Whether the stored JSON array `col` (a multi-value column) holds the text `elem`.
+    fn json_array_contains(&self, col: &str, elem: &str) -> String;
+    /// The stored JSON array `col` without the text `elem`, in order, as the column's type.
+    fn json_array_without(&self, col: &str, elem: &str) -> String;
     /// Translates a `strftime` format (SQLite's `%Y-%m-%d …`) into the engine's own.
     fn strftime_format(&self, format: &str) -> String;
     /// An ORDER BY term; NULLs sort first ascending (SQLite's rule) on every engine.
@@ -125,6 +129,15 @@ impl Dialect for Sqlite {
     fn lateral_join(&self, source: &str) -> String {
         format!("CROSS JOIN {source}")
     }
+    fn json_array_contains(&self, col: &str, elem: &str) -> String {
+        format!("EXISTS (SELECT 1 FROM {} WHERE je.value = {elem})", self.json_each(col, "je"))
+    }
+    fn json_array_without(&self, col: &str, elem: &str) -> String {
+        format!(
+            "(SELECT json_group_array(je.value) FROM {} WHERE je.value != {elem})",
+            self.json_each(col, "je")
+        )
+    }
     fn strftime_format(&self, format: &str) -> String {
         format.to_string()
     }
@@ -211,6 +224,18 @@ impl Dialect for Postgres {
     }
     fn lateral_join(&self, source: &str) -> String {
         format!("CROSS JOIN LATERAL {source}")
+    }
+    fn json_array_contains(&self, col: &str, elem: &str) -> String {
+        // Containment can use a GIN index on the column.
+        format!("{col} @> jsonb_build_array({elem}::text)")
+    }
+    fn json_array_without(&self, col: &str, elem: &str) -> String {
+        let arr =
+            format!("(CASE WHEN jsonb_typeof({col}) = 'array' THEN {col} ELSE '[]'::jsonb END)");
+        format!(
+            "COALESCE((SELECT jsonb_agg(e.value ORDER BY e.n) FROM jsonb_array_elements({arr}) \
+             WITH ORDINALITY AS e(value, n) WHERE e.value <> to_jsonb({elem}::text)), '[]'::jsonb)"
+        )
     }
     fn strftime_format(&self, format: &str) -> String {
         let mut out = String::new();

@@ -5,8 +5,10 @@
 //! maps) and get model types back. Every collection is a real table whose columns are its fields.
 //! SQL built here goes through `Dialect` (placeholders, JSON functions) so it runs on both.
 
+mod cascade;
 pub mod changes;
 mod dialect;
+mod engine;
 mod migrate;
 #[cfg(test)]
 mod pg_test_db;

@@ -6,7 +6,6 @@
 //! Column types are decided in `schema_sql::pg_column_def`. Every collection table also has the
 //! hidden `"_rowid" BIGSERIAL` insertion-order column (`schema_sql::PG_ROWID`).
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -24,8 +23,10 @@ use sqlx::{Connection, Executor, PgConnection, Postgres, Row as _, TypeInfo, Val
 
 use crate::model::collection::{Collection, Schema};
 use crate::model::field::FieldKind;
+use crate::store::cascade;
 use crate::store::changes::{self, Action, Change, Pending};
 use crate::store::dialect::quote_ident;
+use crate::store::engine::Tx;
 use crate::store::query::Param;
 use crate::store::{migrate, postgres_feed, schema_sql, Row, StoreError};
 
@@ -509,12 +510,11 @@ impl Db {
         coll: &Collection,
         id: &str,
     ) -> Result<Vec<Change>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut seen = HashSet::new();
-        let mut pending = Vec::new();
-        let res = delete_rec(&mut tx, schema, coll, id, &mut seen, &mut pending, 0).await;
+        let mut pg = PgTx(self.pool.begin().await?);
+        let res = cascade::delete(&mut pg, schema, coll, id).await;
+        let mut tx = pg.0;
         let res = match res {
-            Ok(()) => write_changes(&mut tx, instance, pending).await,
+            Ok(pending) => write_changes(&mut tx, instance, pending).await,
             Err(e) => Err(e),
         };
         finish(tx, res).await
@@ -905,96 +905,29 @@ async fn drop_indexes(conn: &mut PgConnection, c: &Collection) -> Result<(), Sto
     Ok(())
 }
 
-/// `expr` (a JSONB column) as an array; anything else iterates as an empty one.
-fn jsonb_array(expr: &str) -> String {
-    format!("(CASE WHEN jsonb_typeof({expr}) = 'array' THEN {expr} ELSE '[]'::jsonb END)")
-}
+/// A PostgreSQL transaction as an `engine::Tx`. It owns the transaction: a borrowed
+/// connection's lifetime trips the compiler's `Send` check of the algorithm's future (see the
+/// NOTE above).
+struct PgTx(sqlx::Transaction<'static, Postgres>);
 
-fn delete_rec<'a>(
-    conn: &'a mut PgConnection,
-    schema: &'a Schema,
-    coll: &'a Collection,
-    id: &'a str,
-    seen: &'a mut HashSet<(String, String)>,
-    changed: &'a mut Vec<Pending>,
-    depth: usize,
-) -> BoxFut<'a, ()> {
-    Box::pin(async move {
-        if depth > 64 || !seen.insert((coll.id.clone(), id.to_string())) {
-            return Ok(());
-        }
-        for (rc, f) in schema.references_to(&coll.id) {
-            let table = quote_ident(&rc.name);
-            let col = quote_ident(&f.name);
-            let find = if f.is_multi() {
-                format!("SELECT \"id\" FROM {table} WHERE {col} @> jsonb_build_array($1::text)")
-            } else {
-                format!("SELECT \"id\" FROM {table} WHERE {col} = $1")
-            };
-            let refs = query_strings(&mut *conn, &find, &[Param::Text(id.to_string())]).await?;
-            for ref_id in refs {
-                if rc.id == coll.id && ref_id == id {
-                    continue;
-                }
-                if matches!(f.kind, FieldKind::Relation { cascade_delete: true, .. }) {
-                    delete_rec(&mut *conn, schema, rc, &ref_id, seen, changed, depth + 1).await?;
-                    continue;
-                }
-                let pair = [Param::Text(ref_id.clone()), Param::Text(id.to_string())];
-                if f.is_multi() {
-                    let remaining = query_i64(
-                        &mut *conn,
-                        &format!(
-                            "SELECT COUNT(*) FROM {table} t, jsonb_array_elements_text({}) je(value) \
-                             WHERE t.\"id\" = $1 AND je.value <> $2",
-                            jsonb_array(&format!("t.{col}"))
-                        ),
-                        &pair,
-                    )
-                    .await?;
-                    if f.required && remaining == 0 {
-                        return Err(StoreError::RequiredRelation(rc.name.clone()));
-                    }
-                    execute(
-                        &mut *conn,
-                        &format!(
-                            "UPDATE {table} SET {col} = COALESCE((SELECT jsonb_agg(e.value ORDER BY e.n) \
-                             FROM jsonb_array_elements({}) WITH ORDINALITY AS e(value, n) \
-                             WHERE e.value <> to_jsonb($2::text)), '[]'::jsonb) WHERE \"id\" = $1",
-                            jsonb_array(&col)
-                        ),
-                        &pair,
-                    )
-                    .await?;
-                    changed.push(Pending::new(&rc.id, &ref_id, Action::Update));
-                } else {
-                    if f.required {
-                        return Err(StoreError::RequiredRelation(rc.name.clone()));
-                    }
-                    execute(
-                        &mut *conn,
-                        &format!("UPDATE {table} SET {col} = '' WHERE \"id\" = $1"),
-                        &[Param::Text(ref_id.clone())],
-                    )
-                    .await?;
-                    changed.push(Pending::new(&rc.id, &ref_id, Action::Update));
-                }
-            }
-        }
-        let n = execute(
-            &mut *conn,
-            &format!("DELETE FROM {} WHERE \"id\" = $1", quote_ident(&coll.name)),
-            &[Param::Text(id.to_string())],
-        )
-        .await?;
-        if n == 0 && depth == 0 {
-            return Err(StoreError::NotFound);
-        }
-        if n > 0 {
-            changed.push(Pending::new(&coll.id, id, Action::Delete));
-        }
-        Ok(())
-    })
+impl Tx for PgTx {
+    type Fut<'a, T: 'a>
+        = BoxFut<'a, T>
+    where
+        Self: 'a;
+
+    fn dialect(&self) -> &'static dyn crate::store::dialect::Dialect {
+        &crate::store::dialect::Postgres
+    }
+    fn strings<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, Vec<String>> {
+        Box::pin(query_strings(&mut *self.0, sql, params))
+    }
+    fn int<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, i64> {
+        Box::pin(query_i64(&mut *self.0, sql, params))
+    }
+    fn exec<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, u64> {
+        Box::pin(execute(&mut *self.0, sql, params))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 //!
 //! All blocking work runs on tokio's blocking pool; callers only see async functions.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -15,8 +14,10 @@ use tokio::sync::Semaphore;
 use crate::model::collection::{Collection, Schema};
 use crate::model::field::FieldKind;
 use crate::model::value::number_value;
+use crate::store::cascade;
 use crate::store::changes::{self, Action, Change, Pending};
 use crate::store::dialect::quote_ident;
+use crate::store::engine::{self, Tx};
 use crate::store::query::Param;
 use crate::store::schema_sql;
 use crate::store::{Row, StoreError};
@@ -485,8 +486,8 @@ pub(crate) fn changes_since(
     Ok(out)
 }
 
-/// Deletes `id` and applies relation semantics to referencing rows, recursively for cascades;
-/// every record deleted or cleaned up is a change, written to the outbox in the same transaction.
+/// Deletes `id` and applies relation semantics to referencing rows (`cascade::delete`); every
+/// record deleted or cleaned up is a change, written to the outbox in the same transaction.
 pub(crate) fn delete_record(
     tx: &Transaction<'_>,
     instance: &str,
@@ -494,80 +495,29 @@ pub(crate) fn delete_record(
     coll: &Collection,
     id: &str,
 ) -> Result<Vec<Change>, StoreError> {
-    let mut seen = HashSet::new();
-    let mut pending = Vec::new();
-    delete_rec(tx, schema, coll, id, &mut seen, &mut pending, 0)?;
+    let pending = engine::ready(cascade::delete(&mut SqliteTx(tx), schema, coll, id))?;
     write_changes(tx, instance, pending)
 }
 
-fn delete_rec(
-    tx: &Transaction<'_>,
-    schema: &Schema,
-    coll: &Collection,
-    id: &str,
-    seen: &mut HashSet<(String, String)>,
-    changed: &mut Vec<Pending>,
-    depth: usize,
-) -> Result<(), StoreError> {
-    if depth > 64 || !seen.insert((coll.id.clone(), id.to_string())) {
-        return Ok(());
+/// The writer's transaction as an `engine::Tx`: every statement runs when its future is made.
+struct SqliteTx<'t, 'c>(&'t Transaction<'c>);
+
+impl Tx for SqliteTx<'_, '_> {
+    type Fut<'a, T: 'a>
+        = std::future::Ready<Result<T, StoreError>>
+    where
+        Self: 'a;
+
+    fn dialect(&self) -> &'static dyn crate::store::dialect::Dialect {
+        &crate::store::dialect::Sqlite
     }
-    for (rc, f) in schema.references_to(&coll.id) {
-        let table = quote_ident(&rc.name);
-        let col = quote_ident(&f.name);
-        let find = if f.is_multi() {
-            format!("SELECT \"id\" FROM {table} WHERE EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid({col}) THEN {col} ELSE '[]' END) WHERE value = ?1)")
-        } else {
-            format!("SELECT \"id\" FROM {table} WHERE {col} = ?1")
-        };
-        let refs = query_strings(tx, &find, &[Param::Text(id.to_string())])?;
-        for ref_id in refs {
-            if rc.id == coll.id && ref_id == id {
-                continue;
-            }
-            let cascade = matches!(f.kind, FieldKind::Relation { cascade_delete: true, .. });
-            if cascade {
-                delete_rec(tx, schema, rc, &ref_id, seen, changed, depth + 1)?;
-                continue;
-            }
-            if f.is_multi() {
-                let remaining: i64 = query_i64(
-                    tx,
-                    &format!("SELECT COUNT(*) FROM {table}, json_each({table}.{col}) je WHERE {table}.\"id\" = ?1 AND je.value != ?2"),
-                    &[Param::Text(ref_id.clone()), Param::Text(id.to_string())],
-                )?;
-                if f.required && remaining == 0 {
-                    return Err(StoreError::RequiredRelation(rc.name.clone()));
-                }
-                execute(
-                    tx,
-                    &format!("UPDATE {table} SET {col} = (SELECT json_group_array(value) FROM json_each({table}.{col}) WHERE value != ?2) WHERE \"id\" = ?1"),
-                    &[Param::Text(ref_id.clone()), Param::Text(id.to_string())],
-                )?;
-                changed.push(Pending::new(&rc.id, &ref_id, Action::Update));
-            } else {
-                if f.required {
-                    return Err(StoreError::RequiredRelation(rc.name.clone()));
-                }
-                execute(
-                    tx,
-                    &format!("UPDATE {table} SET {col} = '' WHERE \"id\" = ?1"),
-                    &[Param::Text(ref_id.clone())],
-                )?;
-                changed.push(Pending::new(&rc.id, &ref_id, Action::Update));
-            }
-        }
+    fn strings<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, Vec<String>> {
+        std::future::ready(query_strings(self.0, sql, params))
     }
-    let n = execute(
-        tx,
-        &format!("DELETE FROM {} WHERE \"id\" = ?1", quote_ident(&coll.name)),
-        &[Param::Text(id.to_string())],
-    )?;
-    if n == 0 && depth == 0 {
-        return Err(StoreError::NotFound);
+    fn int<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, i64> {
+        std::future::ready(query_i64(self.0, sql, params))
     }
-    if n > 0 {
-        changed.push(Pending::new(&coll.id, id, Action::Delete));
+    fn exec<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, u64> {
+        std::future::ready(execute(self.0, sql, params).map(|n| n as u64))
     }
-    Ok(())
 }
