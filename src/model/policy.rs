@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::model::collection::Collection;
 use crate::model::field::Field;
-use crate::model::filter::ast::Expr;
+use crate::model::filter::ast::{Expr, Ident};
 use crate::model::filter::{self, ParseError};
 use crate::model::request::RequestInfo;
 
@@ -210,6 +210,17 @@ impl<'a> Policy<'a> {
     pub fn masks_email_in_filters(&self, coll: &Collection, field: &Field) -> bool {
         !self.superuser() && coll.is_auth() && field.name == "email"
     }
+
+    /// Whether the caller may use `ident` in a client filter or sort. `@request.*` and
+    /// `@collection.*` are for superusers, as in PocketBase: `@request.auth.*` reads the auth
+    /// record's hidden fields (rules may, clients may not), and `@collection.*` reaches into
+    /// collections the request is not about. A bare `@request` names nothing; the compiler
+    /// refuses it as an unknown identifier.
+    pub fn may_reference(&self, ident: &Ident) -> bool {
+        let special =
+            matches!(ident.segments.first().map(String::as_str), Some("@request" | "@collection"));
+        self.superuser() || !special || ident.segments.len() < 2
+    }
 }
 
 #[cfg(test)]
@@ -295,5 +306,20 @@ mod tests {
         assert!(Policy::new(&me).masks_email_in_filters(&users, &email), "even own record");
         let shown = json!({"id": "u2", "emailVisibility": true}).as_object().unwrap().clone();
         assert!(Policy::new(&guest).sees_email(&users, &shown));
+    }
+
+    #[test]
+    fn request_and_collection_identifiers_are_for_superusers() {
+        let guest = RequestInfo::default();
+        let p = Policy::new(&guest);
+        let refs = |f: &str| {
+            let e = filter::parse(f).unwrap();
+            e.idents().into_iter().all(|i| p.may_reference(i))
+        };
+        assert!(refs("title = \"a@request.b\" && x = '@collection.y.z'"), "text is text");
+        assert!(!refs("@request.auth.id = ''"));
+        assert!(!refs("x = 1 || strftime('%Y', @collection.posts.created) = '2024'"));
+        // A bare `@request` names nothing; the compiler rejects it as a bad identifier (400).
+        assert!(refs("@request = 1"));
     }
 }

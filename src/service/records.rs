@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value};
 
 use crate::model::collection::{Collection, Schema};
 use crate::model::field::FieldKind;
-use crate::model::filter;
+use crate::model::filter::ast::{Expr, Ident};
+use crate::model::filter::{self, SortItem};
 use crate::model::policy::{Action, Decision, Policy};
 use crate::model::request::RequestInfo;
 use crate::model::value::{self, Modifier};
@@ -81,17 +82,47 @@ fn truthy(raw: &Option<String>) -> bool {
     matches!(raw.as_deref().map(str::trim), Some("1" | "true" | "True" | "TRUE" | "t"))
 }
 
-fn guard_client_expr(name: &str, raw: &str, info: &RequestInfo) -> Result<()> {
+fn refuse_nul(name: &str, raw: &str) -> Result<()> {
     if raw.contains('\0') {
         // PostgreSQL cannot bind NUL in text; refuse it on every engine alike.
         return Err(ServiceError::bad(format!("Invalid {name}: NUL characters are not allowed.")));
     }
-    if !info.is_superuser() && (raw.contains("@request.") || raw.contains("@collection.")) {
-        return Err(ServiceError::Forbidden(format!(
-            "Only superusers can use @request. and @collection. in \"{name}\"."
-        )));
-    }
     Ok(())
+}
+
+/// Refuses `@request.*` and `@collection.*` identifiers in a parsed client filter or sort to
+/// anyone but superusers. The parsed form is checked, not the text: `title = "a@request.b"`
+/// only compares with a string.
+fn guard_client_expr<'e>(
+    name: &str,
+    mut idents: impl Iterator<Item = &'e Ident>,
+    info: &RequestInfo,
+) -> Result<()> {
+    let policy = Policy::new(info);
+    if idents.all(|i| policy.may_reference(i)) {
+        return Ok(());
+    }
+    Err(ServiceError::Forbidden(format!(
+        "Only superusers can use @request. and @collection. in \"{name}\"."
+    )))
+}
+
+/// The client's `filter`, parsed and checked against what the requester may reference.
+fn client_filter(raw: &str, info: &RequestInfo) -> Result<Expr> {
+    refuse_nul("filter", raw)?;
+    let expr =
+        filter::parse(raw).map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?;
+    guard_client_expr("filter", expr.idents().into_iter(), info)?;
+    Ok(expr)
+}
+
+/// The client's `sort`, parsed and checked like a filter.
+fn client_sort(raw: &str, info: &RequestInfo) -> Result<Vec<SortItem>> {
+    refuse_nul("sort", raw)?;
+    let sort =
+        filter::parse_sort(raw).map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?;
+    guard_client_expr("sort", sort.iter().map(|item| &item.ident), info)?;
+    Ok(sort)
 }
 
 fn store_err_to_bad(e: StoreError, what: &str) -> ServiceError {
@@ -116,21 +147,11 @@ impl Service {
         }
         let (page, per_page) = p.paging()?;
         let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
-            Some(raw) => {
-                guard_client_expr("filter", raw, info)?;
-                Some(
-                    filter::parse(raw)
-                        .map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?,
-                )
-            }
+            Some(raw) => Some(client_filter(raw, info)?),
             None => None,
         };
         let sort = match p.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(raw) => {
-                guard_client_expr("sort", raw, info)?;
-                filter::parse_sort(raw)
-                    .map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?
-            }
+            Some(raw) => client_sort(raw, info)?,
             None => Vec::new(),
         };
         let skip_total = p.skip_total();
