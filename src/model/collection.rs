@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::model::field::{Field, FieldKind};
+use crate::model::policy::Rule;
 
 pub const SUPERUSERS: &str = "_superusers";
 pub const SUPERUSERS_ID: &str = "pbc_3142635823";
@@ -29,22 +30,23 @@ impl CollectionType {
     }
 }
 
-/// The five record rules plus the auth-only ones. `None` = superusers only, `Some("")` = anyone.
+/// The five record rules (the auth-only ones are in `AuthOptions`). Each is parsed once, when
+/// the definition is read; `model::policy` turns them into decisions.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rules {
-    pub list: Option<String>,
-    pub view: Option<String>,
-    pub create: Option<String>,
-    pub update: Option<String>,
-    pub delete: Option<String>,
+    pub list: Rule,
+    pub view: Rule,
+    pub create: Rule,
+    pub update: Rule,
+    pub delete: Rule,
 }
 
 /// Options only auth collections have. Unmodelled option groups (oauth2, mfa, otp, templates…)
 /// are kept verbatim in `extra` so they round-trip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthOptions {
-    pub auth_rule: Option<String>,
-    pub manage_rule: Option<String>,
+    pub auth_rule: Rule,
+    pub manage_rule: Rule,
     pub identity_fields: Vec<String>,
     pub password_auth_enabled: bool,
     /// Seconds an auth token stays valid.
@@ -90,11 +92,11 @@ impl Collection {
         o.insert("name".into(), json!(self.name));
         o.insert("type".into(), json!(self.kind.as_str()));
         o.insert("system".into(), json!(self.system));
-        o.insert("listRule".into(), json!(self.rules.list));
-        o.insert("viewRule".into(), json!(self.rules.view));
-        o.insert("createRule".into(), json!(self.rules.create));
-        o.insert("updateRule".into(), json!(self.rules.update));
-        o.insert("deleteRule".into(), json!(self.rules.delete));
+        o.insert("listRule".into(), json!(self.rules.list.raw()));
+        o.insert("viewRule".into(), json!(self.rules.view.raw()));
+        o.insert("createRule".into(), json!(self.rules.create.raw()));
+        o.insert("updateRule".into(), json!(self.rules.update.raw()));
+        o.insert("deleteRule".into(), json!(self.rules.delete.raw()));
         o.insert("fields".into(), Value::Array(self.fields.iter().map(Field::to_json).collect()));
         o.insert("indexes".into(), json!(self.indexes));
         o.insert("created".into(), json!(self.created));
@@ -103,8 +105,8 @@ impl Collection {
             for (k, v) in &a.extra {
                 o.insert(k.clone(), v.clone());
             }
-            o.insert("authRule".into(), json!(a.auth_rule));
-            o.insert("manageRule".into(), json!(a.manage_rule));
+            o.insert("authRule".into(), json!(a.auth_rule.raw()));
+            o.insert("manageRule".into(), json!(a.manage_rule.raw()));
             o.insert(
                 "passwordAuth".into(),
                 json!({"enabled": a.password_auth_enabled, "identityFields": a.identity_fields}),
@@ -254,10 +256,10 @@ impl Schema {
     }
 }
 
-fn rule_value(v: &Value) -> Result<Option<String>, String> {
+fn rule_value(v: &Value) -> Result<Rule, String> {
     match v {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
+        Value::Null => Ok(Rule::new(None)),
+        Value::String(s) => Ok(Rule::new(Some(s.clone()))),
         _ => Err("rules must be strings or null".into()),
     }
 }
@@ -269,8 +271,8 @@ impl Collection {
         let auth = (kind == CollectionType::Auth).then(|| {
             fields.extend(auth_system_fields());
             AuthOptions {
-                auth_rule: Some(String::new()),
-                manage_rule: None,
+                auth_rule: Rule::open(),
+                manage_rule: Rule::default(),
                 identity_fields: vec!["email".into()],
                 password_auth_enabled: true,
                 token_duration: 432000,
@@ -412,7 +414,7 @@ mod tests {
     fn stored_json_roundtrips_with_secret() {
         let mut c = Collection::blank(CollectionType::Auth, "members");
         c.id = "abc".into();
-        c.rules.list = Some("id = @request.auth.id".into());
+        c.rules.list = Rule::new(Some("id = @request.auth.id".into()));
         let back = Collection::from_stored_json(&c.to_json(true)).unwrap();
         assert_eq!(back, c);
         assert!(c.to_json(false)["authToken"].get("secret").is_none());

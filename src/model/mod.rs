@@ -1,7 +1,9 @@
-//! Basalt's vocabulary: collections, fields, record values, the request as rules see it, and the
-//! filter language. Pure: no IO, no async, no SQL.
+//! Basalt's vocabulary: collections, fields, record values, the request as rules see it, the
+//! filter language, and the access policy (rules parsed once, decisions per caller). Pure: no
+//! IO, no async, no SQL.
 pub mod collection;
 pub mod field;
 pub mod filter;
+pub mod policy;
 pub mod request;
 pub mod value;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::model::collection::Collection;
-use crate::model::filter;
+use crate::model::policy::{Action, Decision, Policy};
 use crate::model::request::{AuthRecord, RequestInfo};
 use crate::service::records::ViewParams;
 use crate::service::render::FieldsSpec;
@@ -265,19 +265,16 @@ impl Service {
     /// request itself comes from a superuser (who passes every rule), as in PocketBase 0.40.6.
     /// A refusal is PocketBase's 403, not a failed login: the password was right.
     async fn check_auth_rule(&self, auth: &AuthRecord, info: &RequestInfo) -> Result<()> {
-        if info.is_superuser() {
-            return Ok(());
-        }
         let refused = || {
             ServiceError::Forbidden(
                 "The request doesn't satisfy the collection requirements to authenticate.".into(),
             )
         };
-        let opts = auth.collection.auth.as_ref().ok_or_else(missing_auth_collection)?;
-        let rule = match opts.auth_rule.as_deref() {
-            None => return Err(refused()),
-            Some(r) if r.trim().is_empty() => return Ok(()),
-            Some(r) => filter::parse(r).map_err(|_| refused())?,
+        let rule = match Policy::new(info).decide(&auth.collection, Action::Auth) {
+            Decision::All => return Ok(()),
+            _ if auth.collection.auth.is_none() => return Err(missing_auth_collection()),
+            Decision::Denied => return Err(refused()),
+            Decision::Filter(rule) => rule,
         };
         let mut rinfo = info.clone();
         rinfo.auth = Some(auth.clone());

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::model::collection::{Collection, CollectionType, Schema, SUPERUSERS};
 use crate::model::field::{Field, FieldKind};
 use crate::model::filter;
+use crate::model::policy::{Parsed, Rule};
 use crate::model::request::RequestInfo;
 use crate::service::records::ListParams;
 use crate::service::{error_entry, Result, Service, ServiceError};
@@ -435,22 +436,27 @@ impl Service {
         let Some(me) = next.by_id(&c.id).cloned() else {
             return Err(ServiceError::Internal("collection vanished from its own schema".into()));
         };
-        let mut rules: Vec<(&str, Option<String>)> = vec![
-            ("listRule", c.rules.list.clone()),
-            ("viewRule", c.rules.view.clone()),
-            ("createRule", c.rules.create.clone()),
-            ("updateRule", c.rules.update.clone()),
-            ("deleteRule", c.rules.delete.clone()),
+        let mut rules: Vec<(&str, &Rule)> = vec![
+            ("listRule", &c.rules.list),
+            ("viewRule", &c.rules.view),
+            ("createRule", &c.rules.create),
+            ("updateRule", &c.rules.update),
+            ("deleteRule", &c.rules.delete),
         ];
         if let Some(a) = &c.auth {
-            rules.push(("authRule", a.auth_rule.clone()));
-            rules.push(("manageRule", a.manage_rule.clone()));
+            rules.push(("authRule", &a.auth_rule));
+            rules.push(("manageRule", &a.manage_rule));
         }
         for (key, rule) in rules {
-            let Some(r) = rule.filter(|r| !r.trim().is_empty()) else { continue };
-            let res = filter::parse(&r).map_err(|e| e.to_string()).and_then(|expr| {
-                self.store.check_rule(&next, &me, &expr).map_err(|e| e.to_string())
-            });
+            // Rules are parsed when the definition is read; here they must also compile
+            // against the schema they will run in.
+            let res = match rule.parsed() {
+                Parsed::Null | Parsed::Open => continue,
+                Parsed::Invalid(e) => Err(e.to_string()),
+                Parsed::Expr(expr) => {
+                    self.store.check_rule(&next, &me, expr).map_err(|e| e.to_string())
+                }
+            };
             if let Err(e) = res {
                 data.insert(
                     key.into(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::model::collection::{Collection, Schema};
-use crate::model::filter;
+use crate::model::policy::{Action, Policy};
 use crate::model::request::RequestInfo;
 use crate::service::{render, Result, Service};
 use crate::store::{RelatedBy, Row};
@@ -88,7 +88,7 @@ impl Service {
             }
             for (key, sub) in &tree.0 {
                 if let Some(field) = coll.field(key) {
-                    if field.hidden && !info.is_superuser() {
+                    if !Policy::new(info).sees_field(field) {
                         // Deliberately stricter than PocketBase 0.40.6, which expands hidden
                         // relations for anyone: a hidden field's links are as hidden as its ids.
                         continue;
@@ -180,21 +180,13 @@ impl Service {
         info: &RequestInfo,
         depth: usize,
     ) -> Result<Option<(Vec<Row>, Vec<Value>)>> {
-        let rule = if info.is_superuser() {
-            None
-        } else {
-            match target.rules.view.as_deref() {
-                None => return Ok(None),
-                Some(r) if r.trim().is_empty() => None,
-                Some(r) => match filter::parse(r) {
-                    Ok(e) => Some(e),
-                    Err(_) => return Ok(None),
-                },
-            }
-        };
+        let access = Policy::new(info).decide(target, Action::Expand);
+        if access.is_denied() {
+            return Ok(None);
+        }
         let mut ctx = info.clone();
         ctx.context = "expand";
-        let rows = self.store.related_records(schema, target, &ctx, by, rule.as_ref()).await?;
+        let rows = self.store.related_records(schema, target, &ctx, by, access.expr()).await?;
         let mut rendered: Vec<Value> =
             rows.iter().map(|r| render::record(target, r, info)).collect();
         self.expand(schema, target, &rows, &mut rendered, sub, info, depth + 1).await?;
@@ -213,8 +205,7 @@ fn back_relation(
 ) -> Option<(Arc<Collection>, String)> {
     let usable = |target: &Arc<Collection>, field: &str| {
         let f = target.field(field)?;
-        let visible = !f.hidden || info.is_superuser();
-        (visible && f.relation_target() == Some(coll.id.as_str()))
+        (Policy::new(info).sees_field(f) && f.relation_target() == Some(coll.id.as_str()))
             .then(|| (target.clone(), f.name.clone()))
     };
     if let Some((name, rest)) = key.split_once('(') {

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use crate::model::collection::{
     Collection, CollectionType, Schema, SUPERUSERS, SUPERUSERS_ID, USERS_ID,
 };
+use crate::model::policy::Rule;
 use crate::model::value::FieldError;
 use crate::store::{Store, StoreError};
 
@@ -166,7 +167,7 @@ impl Service {
             c.updated.clone_from(&now);
             if let Some(a) = c.auth.as_mut() {
                 a.token_duration = 86400;
-                a.auth_rule = Some(String::new());
+                a.auth_rule = Rule::open();
             }
             c.indexes = vec![
                 "CREATE UNIQUE INDEX idx_tokenKey_pbc_3142635823 ON _superusers (tokenKey)".into(),
@@ -180,12 +181,12 @@ impl Service {
             c.id = USERS_ID.into();
             c.created.clone_from(&now);
             c.updated.clone_from(&now);
-            let own = "id = @request.auth.id".to_string();
-            c.rules.list = Some(own.clone());
-            c.rules.view = Some(own.clone());
-            c.rules.create = Some(String::new());
-            c.rules.update = Some(own.clone());
-            c.rules.delete = Some(own);
+            let own = Rule::new(Some("id = @request.auth.id".to_string()));
+            c.rules.list = own.clone();
+            c.rules.view = own.clone();
+            c.rules.create = Rule::open();
+            c.rules.update = own.clone();
+            c.rules.delete = own;
             c.fields.extend(default_fields(&[
                 json!({"name": "name", "type": "text", "max": 255}),
                 json!({"name": "avatar", "type": "file", "maxSelect": 1, "maxSize": 0,

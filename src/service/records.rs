@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 
 use crate::model::collection::{Collection, Schema};
 use crate::model::field::FieldKind;
-use crate::model::filter::{self, ast::Expr};
+use crate::model::filter::ast::{Expr, Ident};
+use crate::model::filter::{self, SortItem};
+use crate::model::policy::{Action, Decision, Policy};
 use crate::model::request::RequestInfo;
 use crate::model::value::{self, Modifier};
 use crate::service::auth::{hash_password, verify_password};
@@ -62,35 +64,9 @@ pub struct ViewParams {
     pub fields: Option<String>,
 }
 
-/// What a rule allows for the current requester.
-enum Access {
-    /// No restriction (superuser, or an empty rule).
-    All,
-    /// Allowed for records matching the expression.
-    Rule(Expr),
-    /// `null` rule and not a superuser.
-    Denied,
-}
-
-fn access(rule: &Option<String>, info: &RequestInfo) -> Access {
-    if info.is_superuser() {
-        return Access::All;
-    }
-    match rule.as_deref() {
-        None => Access::Denied,
-        Some(r) if r.trim().is_empty() => Access::All,
-        // Rules are validated when saved; one that no longer parses denies rather than opens.
-        Some(r) => filter::parse(r).map(Access::Rule).unwrap_or(Access::Denied),
-    }
-}
-
-impl Access {
-    fn expr(&self) -> Option<&Expr> {
-        match self {
-            Access::Rule(e) => Some(e),
-            _ => None,
-        }
-    }
+/// What the collection's rule for `action` allows the requester (`model::policy` decides).
+fn access(coll: &Collection, action: Action, info: &RequestInfo) -> Decision {
+    Policy::new(info).decide(coll, action)
 }
 
 fn parse_int(name: &str, raw: &Option<String>) -> Result<Option<i64>> {
@@ -106,17 +82,47 @@ fn truthy(raw: &Option<String>) -> bool {
     matches!(raw.as_deref().map(str::trim), Some("1" | "true" | "True" | "TRUE" | "t"))
 }
 
-fn guard_client_expr(name: &str, raw: &str, info: &RequestInfo) -> Result<()> {
+fn refuse_nul(name: &str, raw: &str) -> Result<()> {
     if raw.contains('\0') {
         // PostgreSQL cannot bind NUL in text; refuse it on every engine alike.
         return Err(ServiceError::bad(format!("Invalid {name}: NUL characters are not allowed.")));
     }
-    if !info.is_superuser() && (raw.contains("@request.") || raw.contains("@collection.")) {
-        return Err(ServiceError::Forbidden(format!(
-            "Only superusers can use @request. and @collection. in \"{name}\"."
-        )));
-    }
     Ok(())
+}
+
+/// Refuses `@request.*` and `@collection.*` identifiers in a parsed client filter or sort to
+/// anyone but superusers. The parsed form is checked, not the text: `title = "a@request.b"`
+/// only compares with a string.
+fn guard_client_expr<'e>(
+    name: &str,
+    mut idents: impl Iterator<Item = &'e Ident>,
+    info: &RequestInfo,
+) -> Result<()> {
+    let policy = Policy::new(info);
+    if idents.all(|i| policy.may_reference(i)) {
+        return Ok(());
+    }
+    Err(ServiceError::Forbidden(format!(
+        "Only superusers can use @request. and @collection. in \"{name}\"."
+    )))
+}
+
+/// The client's `filter`, parsed and checked against what the requester may reference.
+fn client_filter(raw: &str, info: &RequestInfo) -> Result<Expr> {
+    refuse_nul("filter", raw)?;
+    let expr =
+        filter::parse(raw).map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?;
+    guard_client_expr("filter", expr.idents().into_iter(), info)?;
+    Ok(expr)
+}
+
+/// The client's `sort`, parsed and checked like a filter.
+fn client_sort(raw: &str, info: &RequestInfo) -> Result<Vec<SortItem>> {
+    refuse_nul("sort", raw)?;
+    let sort =
+        filter::parse_sort(raw).map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?;
+    guard_client_expr("sort", sort.iter().map(|item| &item.ident), info)?;
+    Ok(sort)
 }
 
 fn store_err_to_bad(e: StoreError, what: &str) -> ServiceError {
@@ -135,27 +141,17 @@ impl Service {
         info: &RequestInfo,
     ) -> Result<Value> {
         let (schema, coll) = self.collection(coll)?;
-        let access = access(&coll.rules.list, info);
-        if matches!(access, Access::Denied) {
+        let access = access(&coll, Action::List, info);
+        if access.is_denied() {
             return Err(ServiceError::superusers_only());
         }
         let (page, per_page) = p.paging()?;
         let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
-            Some(raw) => {
-                guard_client_expr("filter", raw, info)?;
-                Some(
-                    filter::parse(raw)
-                        .map_err(|e| ServiceError::bad(format!("Invalid filter: {e}.")))?,
-                )
-            }
+            Some(raw) => Some(client_filter(raw, info)?),
             None => None,
         };
         let sort = match p.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(raw) => {
-                guard_client_expr("sort", raw, info)?;
-                filter::parse_sort(raw)
-                    .map_err(|e| ServiceError::bad(format!("Invalid sort: {e}.")))?
-            }
+            Some(raw) => client_sort(raw, info)?,
             None => Vec::new(),
         };
         let skip_total = p.skip_total();
@@ -194,8 +190,8 @@ impl Service {
         info: &RequestInfo,
     ) -> Result<Value> {
         let (schema, coll) = self.collection(coll)?;
-        let access = access(&coll.rules.view, info);
-        if matches!(access, Access::Denied) {
+        let access = access(&coll, Action::View, info);
+        if access.is_denied() {
             return Err(ServiceError::superusers_only());
         }
         let row = self
@@ -215,8 +211,8 @@ impl Service {
         info: &RequestInfo,
     ) -> Result<Value> {
         let (schema, coll) = self.collection(coll)?;
-        let access = access(&coll.rules.create, info);
-        if matches!(access, Access::Denied) {
+        let access = access(&coll, Action::Create, info);
+        if access.is_denied() {
             return Err(ServiceError::superusers_only());
         }
         let zero: Row = coll.fields.iter().map(|f| (f.name.clone(), f.zero_value())).collect();
@@ -245,8 +241,8 @@ impl Service {
         info: &RequestInfo,
     ) -> Result<Value> {
         let (schema, coll) = self.collection(coll)?;
-        let access = access(&coll.rules.update, info);
-        if matches!(access, Access::Denied) {
+        let access = access(&coll, Action::Update, info);
+        if access.is_denied() {
             return Err(ServiceError::superusers_only());
         }
         let existing = self
@@ -275,8 +271,8 @@ impl Service {
     /// `DELETE /api/collections/{c}/records/{id}`.
     pub async fn delete_record(&self, coll: &str, id: &str, info: &RequestInfo) -> Result<()> {
         let (schema, coll) = self.collection(coll)?;
-        let access = access(&coll.rules.delete, info);
-        if matches!(access, Access::Denied) {
+        let access = access(&coll, Action::Delete, info);
+        if access.is_denied() {
             return Err(ServiceError::superusers_only());
         }
         self.store
@@ -560,16 +556,14 @@ impl Service {
 
     /// Whether the requester passes the auth collection's `manageRule` for `record`.
     async fn can_manage(&self, coll: &Arc<Collection>, record: &Row, info: &RequestInfo) -> bool {
-        let Some(rule) = coll.auth.as_ref().and_then(|a| a.manage_rule.clone()) else {
-            return false;
+        let rule = match access(coll, Action::Manage, info) {
+            Decision::All => return true,
+            Decision::Denied => return false,
+            Decision::Filter(rule) => rule,
         };
-        if info.auth.is_none() {
-            return false;
-        }
-        let Ok(expr) = filter::parse(&rule) else { return false };
         let id = record.get("id").and_then(Value::as_str).unwrap_or_default();
         let schema = self.schema();
-        matches!(self.store.get_record(&schema, coll, info, id, Some(&expr)).await, Ok(Some(_)))
+        matches!(self.store.get_record(&schema, coll, info, id, Some(&rule)).await, Ok(Some(_)))
     }
 
     /// Every id in relation fields must exist in the target collection.

@@ -4,22 +4,22 @@
 use serde_json::{Map, Value};
 
 use crate::model::collection::Collection;
+use crate::model::policy::Policy;
 use crate::model::request::RequestInfo;
 use crate::store::Row;
 
 /// Renders a stored row for `viewer`.
 pub(crate) fn record(coll: &Collection, row: &Row, viewer: &RequestInfo) -> Value {
-    let su = viewer.is_superuser();
+    let policy = Policy::new(viewer);
     let mut out = Map::new();
     out.insert("collectionId".into(), Value::String(coll.id.clone()));
     out.insert("collectionName".into(), Value::String(coll.name.clone()));
-    let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
     for f in &coll.fields {
         if f.name == "password" && coll.is_auth() {
             // Write-only: reads return "" like PocketBase's password field when visible.
             continue;
         }
-        if f.hidden && !su {
+        if !policy.sees_field(f) {
             continue;
         }
         if matches!(f.kind, crate::model::field::FieldKind::Password { .. }) {
@@ -29,13 +29,8 @@ pub(crate) fn record(coll: &Collection, row: &Row, viewer: &RequestInfo) -> Valu
         if coll.is_auth() && f.name == "tokenKey" {
             continue;
         }
-        if coll.is_auth() && f.name == "email" && !su {
-            let visible = row.get("emailVisibility").and_then(Value::as_bool).unwrap_or(false);
-            let owner =
-                viewer.auth.as_ref().is_some_and(|a| a.collection.id == coll.id && a.id() == id);
-            if !visible && !owner {
-                continue;
-            }
+        if coll.is_auth() && f.name == "email" && !policy.sees_email(coll, row) {
+            continue;
         }
         out.insert(f.name.clone(), row.get(&f.name).cloned().unwrap_or(Value::Null));
     }

@@ -775,10 +775,10 @@ async fn filters_match_sqlite() {
 
     let mut users = Collection::blank(CollectionType::Auth, "users");
     users.id = Collection::default_id(CollectionType::Auth, "users");
-    users.rules.list = Some(String::new());
+    users.rules.list = crate::model::policy::Rule::open();
     users.fields.push(number("n"));
     let mut authors = collection("authors", vec![text("name")], &[]);
-    authors.rules.list = Some(String::new());
+    authors.rules.list = crate::model::policy::Rule::open();
     let mut owner = relation("owner", "users", 1, false, false);
     if let FieldKind::Relation { collection_id, .. } = &mut owner.kind {
         collection_id.clone_from(&users.id);

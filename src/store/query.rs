@@ -3,6 +3,8 @@
 //! Invariants: every value from a request is a bound parameter; identifiers are only ever taken
 //! from the collection schema (quoted), never from the request text. Relation paths become
 //! correlated sub-queries, never joins on the outer query, so a list never multiplies rows.
+//! What the caller may address (hidden fields, emails, related collections' list rules) is
+//! `model::policy`'s decision; this file never reads a rule's text.
 //!
 //! Multi-value operands (multi relations, back-relations, `:each`, `@collection`) follow
 //! PocketBase: the plain operators require ALL elements to match (an empty set counts as one
@@ -16,6 +18,7 @@ use crate::model::collection::{Collection, Schema};
 use crate::model::field::{Field, FieldKind};
 use crate::model::filter::ast::{CmpOp, Expr, Ident, Op, Operand};
 use crate::model::filter::SortItem;
+use crate::model::policy::{Decision, Policy};
 use crate::model::request::RequestInfo;
 use crate::store::dialect::{quote_ident, Dialect};
 
@@ -148,11 +151,16 @@ pub(crate) struct Compiler<'a> {
     pub(crate) dialect: &'a dyn Dialect,
     schema: &'a Schema,
     info: &'a RequestInfo,
+    /// Every per-caller decision (hidden fields, emails, related list rules) comes from here;
+    /// the compiler never reads rule text.
+    policy: Policy<'a>,
     pub(crate) params: Vec<Param>,
     aliases: usize,
-    /// Client-supplied filter/sort (hidden fields and private emails are off-limits).
+    /// Compiling the client's filter or sort: hidden fields and private emails are the
+    /// policy's to allow.
     client: bool,
-    /// Apply related collections' list rules to relation joins (non-superusers).
+    /// Relation paths go through the related collection's list rule, as the policy decides
+    /// (client filters and sorts, outside a related rule).
     join_rules: bool,
     /// Whether the comparison being compiled is a `?` (any) one.
     cur_any: bool,
@@ -182,15 +190,15 @@ const MACROS: &[&str] = &[
 
 impl<'a> Compiler<'a> {
     pub(crate) fn new(dialect: &'a dyn Dialect, schema: &'a Schema, info: &'a RequestInfo) -> Self {
-        let join_rules = !info.is_superuser();
         Compiler {
             dialect,
             schema,
             info,
+            policy: Policy::new(info),
             params: Vec::new(),
             aliases: 0,
             client: false,
-            join_rules,
+            join_rules: false,
             cur_any: false,
             shared: Vec::new(),
         }
@@ -213,9 +221,16 @@ impl<'a> Compiler<'a> {
         alias: &str,
         expr: &Expr,
     ) -> Result<String, QueryError> {
-        self.client = !self.info.is_superuser();
-        let res = self.top(coll, alias, expr);
-        self.client = false;
+        self.as_client(|c| c.top(coll, alias, expr))
+    }
+
+    /// Runs `f` compiling client input: the policy's visibility decisions and related list
+    /// rules apply.
+    fn as_client<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let saved = (self.client, self.join_rules);
+        (self.client, self.join_rules) = (true, true);
+        let res = f(self);
+        (self.client, self.join_rules) = saved;
         res
     }
 
@@ -264,7 +279,15 @@ impl<'a> Compiler<'a> {
         alias: &str,
         items: &[SortItem],
     ) -> Result<Vec<String>, QueryError> {
-        self.client = !self.info.is_superuser();
+        self.as_client(|c| c.sort_terms(coll, alias, items))
+    }
+
+    fn sort_terms(
+        &mut self,
+        coll: &Arc<Collection>,
+        alias: &str,
+        items: &[SortItem],
+    ) -> Result<Vec<String>, QueryError> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let first = item.ident.segments.first().map(String::as_str).unwrap_or_default();
@@ -284,7 +307,6 @@ impl<'a> Compiler<'a> {
             };
             out.push(self.dialect.order_term(&sql, item.desc));
         }
-        self.client = false;
         Ok(out)
     }
 
@@ -750,7 +772,7 @@ impl<'a> Compiler<'a> {
         for (i, seg) in segs.iter().enumerate() {
             let last = i + 1 == segs.len();
             if let Some(field) = coll.field(seg).cloned() {
-                if self.client && field.hidden {
+                if self.client && !self.policy.sees_field(&field) {
                     return err(format!("field {seg:?} is hidden"));
                 }
                 if last {
@@ -865,9 +887,7 @@ impl<'a> Compiler<'a> {
         let col = self.column(base, &field.name);
         let values = matches!(base, Base::Values(_));
         let mut r = Resolved::scalar(col.clone(), in_chain || values).typed(ty);
-        if self.client && coll.is_auth() && field.name == "email" {
-            // Like PocketBase: non-superusers match emails only where emailVisibility is on,
-            // their own record included.
+        if self.client && self.policy.masks_email_in_filters(coll, field) {
             if let Base::Alias(a) = base {
                 r.sql = format!("(CASE WHEN {a}.\"emailVisibility\" = TRUE THEN {col} END)");
                 r.nullable = true;
@@ -967,17 +987,14 @@ impl<'a> Compiler<'a> {
         if !self.join_rules {
             return Ok(None);
         }
-        match target.rules.list.as_deref() {
+        match self.policy.relation_path(target) {
             None if self.client => Err(QueryError(format!(
                 "only superusers can filter or sort by fields of the {:?} collection",
                 target.name
             ))),
-            None => Ok(Some("1=0".into())),
-            Some(r) if r.trim().is_empty() => Ok(None),
-            Some(r) => {
-                let Ok(expr) = crate::model::filter::parse(r) else {
-                    return Ok(Some("1=0".into()));
-                };
+            None | Some(Decision::Denied) => Ok(Some("1=0".into())),
+            Some(Decision::All) => Ok(None),
+            Some(Decision::Filter(expr)) => {
                 // NOTE: nested relations inside a related rule do not apply their own rules again;
                 // this bounds the recursion (rules referencing each other would never end).
                 let (saved_rules, saved_client) = (self.join_rules, self.client);

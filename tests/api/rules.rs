@@ -1,7 +1,8 @@
 //! API rules: scenario tables (guest / owner / other user / superuser × every action) over an
 //! owner-rule collection, an all-null and an all-"" collection (contract §7), then rules using
 //! relation paths, `@request.body.*:isset`/`:changed`, headers and method, and how related
-//! collections' rules limit expand and relation filters. Checked against PocketBase 0.40.6.
+//! collections' rules limit expand and relation filters, and who may use `@request.*` and
+//! `@collection.*` in filters and sorts. Checked against PocketBase 0.40.6.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -411,5 +412,52 @@ async fn related_rules_limit_expand_and_relation_filters() {
         assert_eq!(rec["expand"]["secret"]["label"], "x", "{rec}");
     }
     assert_eq!(app.list("notes", &filter, Some(&su)).await["totalItems"], 1);
+    app.stop().await;
+}
+
+/// Only superusers may use `@request.*` and `@collection.*` in `filter` and `sort`, and the
+/// check reads the parsed expression: the same text inside a string literal is just text.
+/// PocketBase 0.40.6 searches the raw text and refuses the literal too (a deliberate difference,
+/// see docs/architecture.md).
+#[tokio::test]
+async fn request_and_collection_identifiers_in_client_filters() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    rules_collection(&app, &w, "open", json!({"listRule": "", "viewRule": ""})).await;
+    app.create_record(Some(&w.su), "open", json!({"title": "a@request.b"})).await;
+    let p = "/api/collections/open/records";
+    let message =
+        |name: &str| format!("Only superusers can use @request. and @collection. in \"{name}\".");
+    for (query, token, want, count) in [
+        (format!("filter={}", enc("title = \"a@request.b\"")), None, 200, Some(1)),
+        (format!("filter={}", enc("title ~ '@collection.open.title'")), None, 200, Some(0)),
+        (format!("filter={}", enc("@request.auth.id = \"\"")), None, 403, None),
+        (
+            format!("filter={}", enc("title = 'x' || @request.auth.id != ''")),
+            Some(&w.owner.1),
+            403,
+            None,
+        ),
+        (
+            format!("filter={}", enc("strftime('%Y', @collection.open.title) = '1'")),
+            None,
+            403,
+            None,
+        ),
+        (format!("sort={}", enc("@collection.open.title")), None, 403, None),
+        (format!("sort={}", enc("-@request.auth.id")), Some(&w.owner.1), 403, None),
+        (format!("filter={}", enc("@request.auth.id != \"\"")), Some(&w.su), 200, Some(3)),
+        (format!("sort={}", enc("@request.auth.id")), Some(&w.su), 200, Some(3)),
+    ] {
+        let (status, body) = app.get(&format!("{p}?{query}"), token.map(String::as_str)).await;
+        assert_eq!(status.as_u16(), want, "{query}: {body}");
+        match count {
+            Some(n) => assert_eq!(body["totalItems"], n, "{query}: {body}"),
+            None => {
+                let name = query.split('=').next().unwrap_or_default();
+                assert_eq!(body["message"], message(name), "{query}");
+            }
+        }
+    }
     app.stop().await;
 }

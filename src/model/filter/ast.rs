@@ -65,3 +65,33 @@ pub struct Ident {
     /// unvalidated: the resolver decides whether it is allowed where it appears.
     pub modifier: Option<String>,
 }
+
+impl Expr {
+    /// Every identifier of the expression, function arguments included, left to right. Checks
+    /// that depend on what an expression refers to (not on how its text looks) walk these.
+    pub fn idents(&self) -> Vec<&Ident> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            match e {
+                // Pushed right first so the left side is visited first.
+                Expr::And(a, b) | Expr::Or(a, b) => stack.extend([b.as_ref(), a.as_ref()]),
+                Expr::Cmp { left, right, .. } => {
+                    left.collect_idents(&mut out);
+                    right.collect_idents(&mut out);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Operand {
+    fn collect_idents<'a>(&'a self, out: &mut Vec<&'a Ident>) {
+        match self {
+            Operand::Ident(id) => out.push(id),
+            Operand::Func { args, .. } => args.iter().for_each(|a| a.collect_idents(out)),
+            Operand::Null | Operand::Bool(_) | Operand::Number(_) | Operand::Text(_) => {}
+        }
+    }
+}

@@ -1048,3 +1048,10 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn idents_are_listed_left_to_right_with_function_arguments() {
+    let e = ok("a = 'x@request.y' || (strftime('%Y', b.c) = @request.auth.id && d:lower ~ 1)");
+    let raws: Vec<&str> = e.idents().iter().map(|i| i.raw.as_str()).collect();
+    assert_eq!(raws, ["a", "b.c", "@request.auth.id", "d:lower"]);
+}
