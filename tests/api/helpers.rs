@@ -91,13 +91,33 @@ pub async fn spawn_app_on(db_url: &str) -> TestApp {
     start_app(Some(db_url.to_string()), None).await
 }
 
+/// Like `spawn_app` (same engine), with settings changed by `configure` (e.g. a metrics token).
+pub async fn spawn_app_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let db = match postgres_server() {
+        Some(server) => Some(TestDb::create(&server).await),
+        None => None,
+    };
+    let url = db.as_ref().map(TestDb::url);
+    start_app_with(url, db, configure).await
+}
+
 async fn start_app(db_url: Option<String>, db: Option<TestDb>) -> TestApp {
+    start_app_with(db_url, db, |_| {}).await
+}
+
+async fn start_app_with(
+    db_url: Option<String>,
+    db: Option<TestDb>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
+    let mut config = Config {
         http: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().to_path_buf(),
         db_url,
+        ..Config::default()
     };
+    configure(&mut config);
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
     let svc = app.svc.clone();

@@ -15,6 +15,7 @@ mod http_edges;
 mod migrate_db;
 mod multi_instance;
 mod numbers;
+mod observability;
 mod pg_outage;
 mod query;
 mod query_list;

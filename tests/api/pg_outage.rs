@@ -182,6 +182,7 @@ async fn start(server: &str, via: &str) -> Running {
         http: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().to_path_buf(),
         db_url: Some(format!("{via}/{}", db.name)),
+        ..Config::default()
     };
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
