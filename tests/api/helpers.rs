@@ -23,8 +23,9 @@ pub struct TestApp {
     _db: Option<TestDb>,
 }
 
-/// The PostgreSQL server the suite runs against, if any: `BASALT_TEST_POSTGRES`
-/// (e.g. `postgres://postgres@127.0.0.1:5432`). Unset: every test uses a fresh SQLite file.
+/// The PostgreSQL server the whole suite runs against, if any: `BASALT_TEST_POSTGRES`
+/// (e.g. `postgres://postgres@127.0.0.1:5432`). Unset: `spawn_app` uses a fresh SQLite file.
+/// Tests that need PostgreSQL whatever the suite's engine ask `pg_test_server::server` instead.
 pub fn postgres_server() -> Option<String> {
     std::env::var("BASALT_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
 }
@@ -41,7 +42,7 @@ impl TestDb {
         let name = format!("basalt_t_{}", basalt::util::new_record_id());
         let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
             .await
-            .expect("PostgreSQL at BASALT_TEST_POSTGRES is reachable");
+            .expect("the PostgreSQL test server is reachable");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
