@@ -4,10 +4,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::http::metrics::Metrics;
 use crate::http::{router::router, AppState};
 use crate::service::{Service, ServiceError};
 use crate::store::Store;
@@ -15,8 +17,13 @@ use crate::store::Store;
 /// A built application bound to its port, ready to serve.
 pub struct App {
     pub svc: Arc<Service>,
+    /// This app's own metrics recorder (never the process-wide one: tests run many apps).
+    metrics: Arc<Metrics>,
     listener: TcpListener,
 }
+
+/// How often recorded latencies are folded into their histogram buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -42,7 +49,8 @@ impl App {
         let listener = TcpListener::bind(config.http)
             .await
             .map_err(|source| AppError::Bind { addr: config.http, source })?;
-        Ok(App { svc, listener })
+        let metrics = Arc::new(Metrics::new(config.metrics_token.clone()));
+        Ok(App { svc, metrics, listener })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -54,10 +62,21 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
-        let app = router(AppState { svc: self.svc.clone() });
+        let app = router(AppState { svc: self.svc.clone(), metrics: self.metrics.clone() });
+        let metrics = self.metrics.clone();
+        // Background tasks the App owns; both stop when serving stops.
+        let upkeep = tokio::spawn(async move {
+            let mut every = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                every.tick().await;
+                metrics.upkeep();
+            }
+        });
         let pruner = tokio::spawn(prune_changes(self.svc.clone()));
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        upkeep.abort();
         pruner.abort();
+        served?;
         self.svc.store.close().await;
         Ok(())
     }

@@ -1,5 +1,10 @@
 //! Command line (clap), with PocketBase's commands and flags: `serve`, `superuser`, `migrate`,
-//! plus `migrate-db` (copy a SQLite project into PostgreSQL).
+//! plus `migrate-db` (copy a SQLite project into PostgreSQL). `logging` sets up tracing for
+//! the binary (`BASALT_LOG`, `BASALT_LOG_FORMAT`).
+
+mod logging;
+
+pub use logging::{init_logging, LogFormat};
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -32,6 +37,9 @@ enum Command {
         /// TCP address to listen on.
         #[arg(long, env = "BASALT_HTTP", default_value = "127.0.0.1:8090")]
         http: SocketAddr,
+        /// A bearer token that may read /api/metrics (superusers always may).
+        #[arg(long, env = "BASALT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        metrics_token: Option<String>,
     },
     /// Manages superusers.
     Superuser {
@@ -70,14 +78,12 @@ enum SuperuserCmd {
 /// Parses the command line and runs the command.
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = Config {
-        http: SocketAddr::from(([127, 0, 0, 1], 8090)),
-        data_dir: cli.dir,
-        db_url: cli.db,
-    };
+    let mut config = Config { data_dir: cli.dir, db_url: cli.db, ..Config::default() };
     match cli.command {
-        Command::Serve { http } => {
+        Command::Serve { http, metrics_token } => {
             config.http = http;
+            // An empty token (`BASALT_METRICS_TOKEN=`) is no token, not one anybody can send.
+            config.metrics_token = metrics_token.filter(|t| !t.is_empty());
             let app = App::build(&config).await?;
             let addr = app.local_addr()?;
             tracing::info!(%addr, dir = %config.data_dir.display(), "server started");
@@ -199,7 +205,8 @@ fn describe(e: crate::service::ServiceError) -> anyhow::Error {
         crate::service::ServiceError::BadRequest { message, data } if !data.is_empty() => {
             anyhow::anyhow!("{message} {}", serde_json::Value::Object(data))
         }
-        other => anyhow::anyhow!("{other}"),
+        // `Error::new` keeps the source chain, which `main` prints with `{:#}`.
+        other => anyhow::Error::new(other),
     }
 }
 

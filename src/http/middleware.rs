@@ -1,7 +1,9 @@
 //! Cross-cutting layers: PocketBase's CORS and security headers, the body size limit, the NUL
 //! check on query strings, the panic → 500 conversion and the JSON 404. No routes, no services.
+//! Request ids, the request span, metrics and logging are in `observe`.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::header::{
@@ -13,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::http::error::{ApiError, GENERIC_400, TOO_LARGE_413};
+use crate::http::error::{ApiError, TOO_LARGE_413};
 
 /// Bodies larger than this get 413 (files are a later feature; JSON bodies are small). The same
 /// default as PocketBase's `DefaultMaxBodySize`.
@@ -100,16 +102,21 @@ pub async fn refuse_nul_in_query(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// What `tower_http`'s `CatchPanicLayer` answers when a handler panics: the panic is logged and the
-/// client gets the generic 500 envelope, never a dropped connection.
+/// A panic in a handler, as the cause of its 500.
+#[derive(Debug, thiserror::Error)]
+#[error("request handler panicked: {0}")]
+struct Panicked(String);
+
+/// What `tower_http`'s `CatchPanicLayer` answers when a handler panics: the client gets the
+/// generic 500 envelope, never a dropped connection; the panic message is its cause, logged
+/// once by `observe::observe` with the request id.
 pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     let detail = panic
         .downcast_ref::<String>()
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
-    tracing::error!(panic = detail, "request handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, GENERIC_400).into_response()
+    ApiError::internal(Arc::new(Panicked(detail.to_string()))).into_response()
 }
 
 /// Unknown routes and known routes with another method. PocketBase serves files for `GET`/`HEAD`

@@ -1,16 +1,22 @@
 //! Every route of the API in one list, and the layers every request passes through.
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use crate::http::routes::{auth, collections, health, records};
-use crate::http::{admin_ui, middleware, AppState};
+use crate::http::metrics::Metrics;
+use crate::http::routes::{auth, collections, health, metrics, records};
+use crate::http::{admin_ui, middleware, observe, AppState};
 
 pub fn router(state: AppState) -> Router {
+    let m = state.metrics.clone();
     let api = Router::new()
         .route("/api/health", get(health::check).head(health::check))
+        .route("/api/metrics", get(metrics::render))
         .route("/api/collections", get(collections::list).post(collections::create))
         .route("/api/collections/import", put(collections::import))
         .route("/api/collections/meta/scaffolds", get(collections::scaffolds))
@@ -29,21 +35,26 @@ pub fn router(state: AppState) -> Router {
         .route("/api/collections/{c}/auth-refresh", post(auth::refresh))
         .route("/_/", get(admin_ui::index))
         .route("/_/{*path}", get(admin_ui::asset))
+        // Only matched routes pass here: their template becomes the request's route label.
+        .route_layer(axum::middleware::from_fn(observe::tag_route))
         // PocketBase has no 405: a known path with another method is an unknown route.
         .method_not_allowed_fallback(middleware::not_found)
         .fallback(middleware::not_found);
-    with_edge_layers(api.with_state(state))
+    with_edge_layers(api.with_state(state), m)
 }
 
-/// Wraps `routes` in the layers every request passes through, outermost first: CORS (preflights
-/// are answered there, without the security headers, as in PocketBase), the security headers,
-/// panic → 500, the body limit, the NUL check on the query string. A separate function so a test
-/// can wrap its own handlers in exactly the production stack.
+/// Wraps `routes` in the layers every request passes through, outermost first: the request id
+/// (a client's insane one dropped, a missing one generated, the id echoed in the response),
+/// observation (span, metrics, the one log line; outside everything that answers, so even a
+/// preflight or a 413 is counted), CORS (preflights are answered there, without the security
+/// headers, as in PocketBase), the security headers, panic → 500, the body limit, the NUL check
+/// on the query string. A separate function so a test can wrap its own handlers in exactly the
+/// production stack.
 ///
 /// The routes become the fallback service of an empty router, and the layers wrap that: added to
 /// `routes` directly, axum would put them inside each route's method router, which then stamps
 /// an `Allow` header on every answer that came through its fallback (preflights included).
-pub fn with_edge_layers(routes: Router) -> Router {
+pub fn with_edge_layers(routes: Router, metrics: Arc<Metrics>) -> Router {
     let [h1, h2, h3, h4] = middleware::security_headers();
     Router::new()
         .fallback_service(routes)
@@ -58,6 +69,10 @@ pub fn with_edge_layers(routes: Router) -> Router {
         .layer(h3)
         .layer(h4)
         .layer(axum::middleware::from_fn(middleware::cors))
+        .layer(axum::middleware::from_fn_with_state(metrics, observe::observe))
+        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(observe::drop_insane_request_id))
 }
 
 #[cfg(test)]
@@ -76,12 +91,14 @@ mod tests {
         async fn boom() -> &'static str {
             panic!("deliberate panic in a test handler")
         }
-        let app = with_edge_layers(Router::new().route("/boom", get(boom)));
+        let app =
+            with_edge_layers(Router::new().route("/boom", get(boom)), Arc::new(Metrics::new(None)));
         let req = Request::get("/boom").body(Body::empty()).expect("request");
         let res = app.oneshot(req).await.expect("infallible");
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(res.headers()["x-frame-options"], "SAMEORIGIN");
         assert_eq!(res.headers()["content-type"], "application/json");
+        assert!(res.headers().contains_key("x-request-id"), "the id is echoed on a panic too");
         let body = to_bytes(res.into_body(), 1 << 16).await.expect("body");
         let body: Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(

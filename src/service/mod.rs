@@ -39,6 +39,9 @@ pub enum ServiceError {
     /// 500; the text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 500 from the store, kept whole so the log shows its `source()` chain; never sent.
+    #[error("the store failed")]
+    Store(#[source] StoreError),
     /// 503: the database cannot be reached right now; the text is logged, never sent.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -73,7 +76,7 @@ impl From<StoreError> for ServiceError {
             ),
             StoreError::NotFound => ServiceError::not_found(),
             StoreError::Unavailable(cause) => ServiceError::Unavailable(cause),
-            other => ServiceError::Internal(other.to_string()),
+            other => ServiceError::Store(other),
         }
     }
 }
@@ -291,4 +294,17 @@ fn superuser_autodates() -> Result<Vec<crate::model::field::Field>> {
         f.system = true;
     }
     Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store failure keeps the store's error as its source, so the 5xx log line shows both.
+    #[test]
+    fn a_store_failure_keeps_its_source() {
+        let e = ServiceError::from(StoreError::Db("disk I/O error".into()));
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("database error: disk I/O error"));
+    }
 }

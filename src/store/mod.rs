@@ -73,6 +73,19 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// How busy the database connections are, in engine-neutral numbers (for metrics). SQLite
+/// counts its pool of read-only connections (the one writer is not pooled); PostgreSQL its
+/// connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections the pool may open at most.
+    pub max: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// Connections running a statement right now.
+    pub in_use: u32,
+}
+
 /// One "page" request over a collection.
 pub struct ListQuery<'a> {
     pub schema: &'a Schema,
@@ -258,6 +271,14 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(_) => None,
             Backend::Postgres(db) => Some(db.schema_events()),
+        }
+    }
+
+    /// How busy the connection pool is right now.
+    pub fn pool_stats(&self) -> PoolStats {
+        match &self.backend {
+            Backend::Sqlite(db) => db.pool_stats(),
+            Backend::Postgres(db) => db.pool_stats(),
         }
     }
 

@@ -1,7 +1,6 @@
-//! Test support for the store's PostgreSQL tests: throw-away databases on a real server
-//! (127.0.0.1:5432, user `postgres`, or `BASALT_TEST_POSTGRES_URL`), dropped when their guard
-//! goes out of scope, and small field builders. An unreachable server FAILS the tests unless
-//! `BASALT_SKIP_POSTGRES=1` is set (CI requires PostgreSQL).
+//! Test support for the store's PostgreSQL tests: throw-away databases on a real server, dropped
+//! when their guard goes out of scope, and small field builders. Which server, and whether a
+//! missing one skips or fails, is decided by `pg_test_server` (shared with `tests/api`).
 
 use std::path::Path;
 
@@ -10,7 +9,8 @@ use sqlx::{Connection, Executor, PgConnection};
 use crate::model::field::{Field, FieldKind};
 use crate::store::Store;
 
-pub(crate) const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+#[path = "pg_test_server.rs"]
+mod pg_test_server;
 
 /// A throw-away database, dropped (with its connections) when the guard goes out of scope.
 pub(crate) struct TestDb {
@@ -51,30 +51,17 @@ impl TestDb {
     }
 }
 
-/// Creates a fresh database, or `None` when the server is unreachable and skipping is allowed.
+/// Creates a fresh database, or `None` when there is no server and skipping is allowed.
 pub(crate) async fn test_db() -> Option<TestDb> {
-    let admin_url =
-        std::env::var("BASALT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
+    let admin_url = format!("{}/postgres", pg_test_server::server("a store PostgreSQL test")?);
+    // The server answered the probe: failing to log in now is a real failure, not a skip.
     let connected =
         tokio::time::timeout(std::time::Duration::from_secs(10), PgConnection::connect(&admin_url))
             .await;
     let mut conn = match connected {
         Ok(Ok(conn)) => conn,
-        failed => {
-            let why = match failed {
-                Ok(Err(e)) => e.to_string(),
-                _ => "timed out after 10 s".into(),
-            };
-            if std::env::var("BASALT_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-                eprintln!("SKIPPED: PostgreSQL at {admin_url} is unreachable ({why}) and BASALT_SKIP_POSTGRES=1");
-                return None;
-            }
-            panic!(
-                "PostgreSQL is required by the store::postgres tests but {admin_url} is \
-                 unreachable: {why}. Start PostgreSQL (user postgres, trust auth) or set \
-                 BASALT_SKIP_POSTGRES=1 to skip these tests."
-            );
-        }
+        Ok(Err(e)) => panic!("cannot connect to the PostgreSQL test server: {e}"),
+        Err(_) => panic!("connecting to the PostgreSQL test server timed out after 10 s"),
     };
     let name = format!("basalt_test_{}", crate::util::new_record_id());
     conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await.unwrap();

@@ -1112,3 +1112,16 @@ fn assert_send<'a>(db: &'a Db, c: &'a Collection, s: &'a Schema, row: &'a Row) {
     is_send(db.find_by_field(c, "", ""));
     is_send(Db::open(""));
 }
+
+impl Db {
+    /// The sqlx pool's usage.
+    pub(crate) fn pool_stats(&self) -> crate::store::PoolStats {
+        let open = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        crate::store::PoolStats {
+            max: self.pool.options().get_max_connections(),
+            idle,
+            in_use: open.saturating_sub(idle),
+        }
+    }
+}

@@ -1,9 +1,9 @@
-//! Tests of the PostgreSQL backend against a real server (127.0.0.1:5432, user `postgres`, or
-//! `BASALT_TEST_POSTGRES_URL` naming the maintenance database).
+//! Tests of the PostgreSQL backend against a real server (`pg_test_server` decides which: by
+//! default 127.0.0.1:5432, user `postgres`).
 //!
 //! Each test creates its own database `basalt_test_<random>` and a guard drops it at the end,
-//! also when the test fails. An unreachable server FAILS the tests (CI requires PostgreSQL)
-//! unless `BASALT_SKIP_POSTGRES=1` is set, in which case each test says it skipped.
+//! also when the test fails. Without a server each test prints SKIPPED and passes, unless
+//! `BASALT_REQUIRE_POSTGRES` is set (CI), which makes it fail.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -521,3 +521,16 @@ impl Tx for SqliteTx<'_, '_> {
         std::future::ready(execute(self.0, sql, params).map(|n| n as u64))
     }
 }
+
+impl Db {
+    /// The read pool's usage: a held permit is a reader at work (or being opened).
+    pub(crate) fn pool_stats(&self) -> crate::store::PoolStats {
+        let in_use = READERS.saturating_sub(self.read_permits.available_permits());
+        let idle = self.readers.lock().map(|r| r.len()).unwrap_or(0);
+        crate::store::PoolStats {
+            max: u32::try_from(READERS).unwrap_or(u32::MAX),
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            in_use: u32::try_from(in_use).unwrap_or(u32::MAX),
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! Tests of `copy_database`: a SQLite store with every field type and awkward values copied into
-//! a real PostgreSQL database (127.0.0.1:5432, user `postgres`, or `BASALT_TEST_POSTGRES_URL`
-//! naming the maintenance database), compared row by row in insertion order; re-runs, conflicts.
+//! a real PostgreSQL database (`pg_test_server` decides which; by default 127.0.0.1:5432, user
+//! `postgres`), compared row by row in insertion order; re-runs, conflicts.
 //!
-//! An unreachable server FAILS these tests unless `BASALT_SKIP_POSTGRES=1` is set.
+//! Without a server these tests print SKIPPED and pass, unless `BASALT_REQUIRE_POSTGRES` is set.
 
 use std::path::Path;
 use std::sync::Arc;

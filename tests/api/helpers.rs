@@ -23,8 +23,9 @@ pub struct TestApp {
     _db: Option<TestDb>,
 }
 
-/// The PostgreSQL server the suite runs against, if any: `BASALT_TEST_POSTGRES`
-/// (e.g. `postgres://postgres@127.0.0.1:5432`). Unset: every test uses a fresh SQLite file.
+/// The PostgreSQL server the whole suite runs against, if any: `BASALT_TEST_POSTGRES`
+/// (e.g. `postgres://postgres@127.0.0.1:5432`). Unset: `spawn_app` uses a fresh SQLite file.
+/// Tests that need PostgreSQL whatever the suite's engine ask `pg_test_server::server` instead.
 pub fn postgres_server() -> Option<String> {
     std::env::var("BASALT_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
 }
@@ -41,7 +42,7 @@ impl TestDb {
         let name = format!("basalt_t_{}", basalt::util::new_record_id());
         let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
             .await
-            .expect("PostgreSQL at BASALT_TEST_POSTGRES is reachable");
+            .expect("the PostgreSQL test server is reachable");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
@@ -91,13 +92,33 @@ pub async fn spawn_app_on(db_url: &str) -> TestApp {
     start_app(Some(db_url.to_string()), None).await
 }
 
+/// Like `spawn_app` (same engine), with settings changed by `configure` (e.g. a metrics token).
+pub async fn spawn_app_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let db = match postgres_server() {
+        Some(server) => Some(TestDb::create(&server).await),
+        None => None,
+    };
+    let url = db.as_ref().map(TestDb::url);
+    start_app_with(url, db, configure).await
+}
+
 async fn start_app(db_url: Option<String>, db: Option<TestDb>) -> TestApp {
+    start_app_with(db_url, db, |_| {}).await
+}
+
+async fn start_app_with(
+    db_url: Option<String>,
+    db: Option<TestDb>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
+    let mut config = Config {
         http: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().to_path_buf(),
         db_url,
+        ..Config::default()
     };
+    configure(&mut config);
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
     let svc = app.svc.clone();

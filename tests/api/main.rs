@@ -16,7 +16,12 @@ mod http_edges;
 mod migrate_db;
 mod multi_instance;
 mod numbers;
+mod observability;
 mod pg_outage;
+/// Which PostgreSQL server the PostgreSQL tests use, or that they skip: the same decision as the
+/// store's unit tests (one file, shared).
+#[path = "../../src/store/pg_test_server.rs"]
+mod pg_test_server;
 mod query;
 mod query_list;
 mod records;

@@ -1,9 +1,7 @@
 //! `basalt migrate-db`, the real binary: a SQLite project seeded over HTTP (users with passwords,
 //! relations, every kind of value, 10 000 posts) is copied into a fresh PostgreSQL database, twice;
 //! a server on PostgreSQL then answers like the SQLite one did, old passwords and old tokens
-//! included. Needs PostgreSQL (`BASALT_TEST_POSTGRES`, else `BASALT_TEST_POSTGRES_SERVER`, else
-//! `postgres://postgres@127.0.0.1:5432`; unreachable fails); with `BASALT_SKIP_POSTGRES` set and
-//! no `BASALT_TEST_POSTGRES`, the PostgreSQL test skips.
+//! included. Needs PostgreSQL (`pg_test_server` decides which server, or that the test skips).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -12,30 +10,14 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    enc, pluck, postgres_server, spawn_app_sqlite, spawn_app_with_db, TestApp, TestDb,
-};
+use crate::helpers::{enc, pluck, spawn_app_sqlite, spawn_app_with_db, TestApp, TestDb};
+use crate::pg_test_server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 const USERS: usize = 20;
 const TAGS: usize = 30;
 const POSTS: usize = 10_000;
 const PASSWORD: &str = "old-password-123";
-
-/// The PostgreSQL server to use, or `None` (after saying so) when the test should skip.
-pub(crate) fn pg_server() -> Option<String> {
-    match postgres_server() {
-        Some(s) => Some(s),
-        None if std::env::var_os("BASALT_SKIP_POSTGRES").is_some() => {
-            eprintln!("SKIPPED: migrate-db tests need PostgreSQL (BASALT_SKIP_POSTGRES is set)");
-            None
-        }
-        None => Some(
-            std::env::var("BASALT_TEST_POSTGRES_SERVER")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into()),
-        ),
-    }
-}
 
 pub(crate) fn migrate_db(from: &str, to: &str) -> (Output, Duration) {
     let started = Instant::now();
@@ -158,7 +140,7 @@ async fn answers(app: &TestApp, su: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn migrate_db_moves_a_sqlite_project_to_postgres() {
-    let Some(server) = pg_server() else { return };
+    let Some(server) = pg_test_server::server("migrate-db into PostgreSQL") else { return };
     let mut app = spawn_app_sqlite().await;
     let su = app.su_token().await;
 

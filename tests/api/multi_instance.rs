@@ -7,12 +7,13 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{eventually, postgres_server, spawn_app, spawn_app_on, TestDb};
+use crate::helpers::{eventually, spawn_app, spawn_app_on, TestDb};
+use crate::pg_test_server;
 
 #[tokio::test]
 async fn two_instances_share_data_schema_and_tokens() {
-    let Some(server) = postgres_server() else {
-        eprintln!("SKIPPED: set BASALT_TEST_POSTGRES to run the multi-instance tests");
+    let Some(server) = pg_test_server::server("several instances on one PostgreSQL database")
+    else {
         return;
     };
     let db = TestDb::create(&server).await;
@@ -91,8 +92,8 @@ async fn two_instances_share_data_schema_and_tokens() {
 
 #[tokio::test]
 async fn instances_starting_together_on_a_fresh_database_both_come_up() {
-    let Some(server) = postgres_server() else {
-        eprintln!("SKIPPED: set BASALT_TEST_POSTGRES to run the multi-instance tests");
+    let Some(server) = pg_test_server::server("several instances on one PostgreSQL database")
+    else {
         return;
     };
     let db = TestDb::create(&server).await;

@@ -12,7 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{postgres_server, spawn_app, spawn_app_with_db, TestApp, TestDb};
-use crate::migrate_db::{migrate_db, pg_server};
+use crate::migrate_db::migrate_db;
+use crate::pg_test_server;
 
 /// Finite f64 values of every shape: any bit pattern (huge and tiny exponents, subnormals,
 /// negatives), integral values, and the `w + i/7` values that exposed the bug.
@@ -177,7 +178,9 @@ async fn every_finite_number_round_trips() {
 
     // On SQLite, the same records moved to PostgreSQL keep every number.
     if postgres_server().is_none() {
-        if let Some(server) = pg_server() {
+        if let Some(server) =
+            pg_test_server::server("the migrate-db part (numbers moved to PostgreSQL)")
+        {
             let dir = app.dir.path().to_str().expect("utf8").to_string();
             let target = TestDb::create(&server).await;
             let (out, _) = migrate_db(&dir, &target.url());

@@ -14,7 +14,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-use crate::helpers::{postgres_server, TestDb, SU_EMAIL, SU_PASSWORD};
+use crate::helpers::{TestDb, SU_EMAIL, SU_PASSWORD};
+use crate::pg_test_server;
 use crate::scale_out::{cluster, poll, PROPAGATION};
 
 /// A TCP relay to the PostgreSQL server, on a loopback port. `cut` closes its listener and
@@ -182,6 +183,7 @@ async fn start(server: &str, via: &str) -> Running {
         http: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().to_path_buf(),
         db_url: Some(format!("{via}/{}", db.name)),
+        ..Config::default()
     };
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
@@ -267,10 +269,7 @@ fn mix(app: &Running) -> Vec<(Option<String>, Method, String, Option<Value>)> {
 
 #[tokio::test]
 async fn terminated_connections_give_200_or_503_then_recover() {
-    let Some(server) = postgres_server() else {
-        eprintln!("SKIPPED (set BASALT_TEST_POSTGRES)");
-        return;
-    };
+    let Some(server) = pg_test_server::server("PostgreSQL outages") else { return };
     let app = start(&server, &server).await;
     // Several pooled connections, all about to die.
     let mut tasks = tokio::task::JoinSet::new();
@@ -305,10 +304,7 @@ async fn terminated_connections_give_200_or_503_then_recover() {
 
 #[tokio::test]
 async fn refused_connections_give_503_within_the_acquire_timeout_then_recover() {
-    let Some(server) = postgres_server() else {
-        eprintln!("SKIPPED (set BASALT_TEST_POSTGRES)");
-        return;
-    };
+    let Some(server) = pg_test_server::server("PostgreSQL outages") else { return };
     let app = start(&server, &server).await;
     let name = app.db.name.clone();
     admin(&server, &format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"), &name).await;
@@ -322,10 +318,7 @@ async fn refused_connections_give_503_within_the_acquire_timeout_then_recover() 
 
 #[tokio::test]
 async fn schema_changes_reach_other_processes_after_connections_drop() {
-    let Some(server) = postgres_server() else {
-        eprintln!("SKIPPED (set BASALT_TEST_POSTGRES)");
-        return;
-    };
+    let Some(server) = pg_test_server::server("PostgreSQL outages") else { return };
     let (db, _tmp, _procs, nodes, su) = cluster(&server, 2).await;
     let (a, b) = (&nodes[0], &nodes[1]);
     admin(&server, TERMINATE, &db.name).await;
@@ -345,10 +338,7 @@ async fn schema_changes_reach_other_processes_after_connections_drop() {
 
 #[tokio::test]
 async fn an_unreachable_server_gives_503_within_the_acquire_timeout_then_recovers() {
-    let Some(server) = postgres_server() else {
-        eprintln!("SKIPPED (set BASALT_TEST_POSTGRES)");
-        return;
-    };
+    let Some(server) = pg_test_server::server("PostgreSQL outages") else { return };
     let relay = Relay::start(0, &server).await;
     let app = start(&server, &relay.url(&server)).await;
     let port = relay.cut().await;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{postgres_server, TestDb, SU_EMAIL, SU_PASSWORD};
+use crate::helpers::{TestDb, SU_EMAIL, SU_PASSWORD};
+use crate::pg_test_server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/scale-out/run.sh");
@@ -219,10 +220,7 @@ pub(crate) async fn cluster(
 
 #[tokio::test]
 async fn two_instances_share_tokens_records_and_schema_changes() {
-    let Some(server) = postgres_server() else {
-        eprintln!("SKIPPED (set BASALT_TEST_POSTGRES)");
-        return;
-    };
+    let Some(server) = pg_test_server::server("scale-out on PostgreSQL") else { return };
     let (_db, _tmp, _procs, nodes, su) = cluster(&server, 2).await;
     let (a, b) = (&nodes[0], &nodes[1]);
 
@@ -331,10 +329,7 @@ fn pid_in(line: &str) -> u32 {
 
 #[tokio::test]
 async fn the_scale_out_example_serves_consistent_results_through_nginx() {
-    let Some(server) = postgres_server() else {
-        eprintln!("SKIPPED (set BASALT_TEST_POSTGRES)");
-        return;
-    };
+    let Some(server) = pg_test_server::server("scale-out on PostgreSQL") else { return };
     let started = Instant::now();
     let db = TestDb::create(&server).await;
     let tmp = tempfile::tempdir().expect("tmp");

@@ -2,4 +2,5 @@
 pub mod auth;
 pub mod collections;
 pub mod health;
+pub mod metrics;
 pub mod records;

@@ -1,0 +1,158 @@
+//! Prometheus metrics of one server: request counts and latencies (recorded by
+//! `observe::observe` for every request) and the database pool's usage (read when scraped),
+//! rendered by `GET /api/metrics`, and who besides superusers may read them (the configured
+//! token). No routes and no axum here.
+//!
+//! Every `App` has its own recorder; the `metrics` crate's global recorder is never installed.
+//! It can be installed once per process, and the test suite runs many apps in one process: a
+//! global recorder would mix their counts and overwrite each other's pool gauges. Values go to
+//! this app's recorder through `metrics::with_local_recorder`, so the crate's macros work as
+//! usual inside `Metrics`; a `metrics::counter!` anywhere else records nothing.
+
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use subtle::ConstantTimeEq;
+
+const REQUESTS: &str = "basalt_http_requests_total";
+const DURATION: &str = "basalt_http_request_duration_seconds";
+const POOL: &str = "basalt_db_pool_connections";
+const POOL_MAX: &str = "basalt_db_pool_max_connections";
+
+/// Latency buckets in seconds: from a cached read (~1 ms) to the pool's acquire timeout (5 s)
+/// and beyond.
+const BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// The route label of requests no route matched (unknown paths, preflights answered before
+/// routing): one value instead of the raw path keeps the label set bounded.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The `Content-Type` of Prometheus' text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// One server's metrics.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    token: Option<String>,
+}
+
+impl Metrics {
+    /// `token`: a bearer token that may read the metrics besides superusers.
+    pub fn new(token: Option<String>) -> Metrics {
+        // Histograms with fixed buckets (aggregatable across instances) rather than the
+        // exporter's default summaries. `set_buckets_for_metric` only fails on an empty list.
+        let builder = PrometheusBuilder::new();
+        let builder = match builder.set_buckets_for_metric(Matcher::Full(DURATION.into()), BUCKETS)
+        {
+            Ok(b) => b,
+            Err(_) => PrometheusBuilder::new(),
+        };
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::describe_counter!(REQUESTS, "HTTP requests by route template, method, status");
+            metrics::describe_histogram!(
+                DURATION,
+                metrics::Unit::Seconds,
+                "HTTP request latency by route template and method"
+            );
+            metrics::describe_gauge!(POOL, "Database connections by state (in_use, idle)");
+            metrics::describe_gauge!(POOL_MAX, "Database connections the pool may open");
+        });
+        Metrics { recorder, handle, token: token.filter(|t| !t.is_empty()) }
+    }
+
+    /// Counts one finished request. `route` is the matched route template (or `UNMATCHED`),
+    /// never the raw path; unusual methods are folded into `OTHER`, so neither label can grow
+    /// without bound.
+    pub fn record_request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method.to_string(),
+            _ => "OTHER".to_string(),
+        };
+        let route = route.to_string();
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method.clone(),
+                              "status" => status.to_string())
+            .increment(1);
+            metrics::histogram!(DURATION, "route" => route, "method" => method)
+                .record(took.as_secs_f64());
+        });
+    }
+
+    /// Sets the pool gauges (called when scraped, so they are current).
+    pub fn set_pool(&self, max: u32, idle: u32, in_use: u32) {
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::gauge!(POOL, "state" => "in_use").set(f64::from(in_use));
+            metrics::gauge!(POOL, "state" => "idle").set(f64::from(idle));
+            metrics::gauge!(POOL_MAX).set(f64::from(max));
+        });
+    }
+
+    /// Everything recorded so far, in Prometheus' text format.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Folds recorded latencies into their buckets. Without a scrape they would pile up: the
+    /// app runs this on a timer (the exporter's own HTTP listener, unused here, would).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// Whether an `Authorization` header carries the configured token (`Bearer <token>`).
+    /// The comparison takes the same time wherever the first difference is (the token's
+    /// length is not hidden; use a long random one).
+    pub fn token_allows(&self, authorization: Option<&str>) -> bool {
+        let (Some(expected), Some(header)) = (&self.token, authorization) else {
+            return false;
+        };
+        let header = header.trim();
+        let Some((scheme, given)) = header.split_once(' ') else { return false };
+        scheme.eq_ignore_ascii_case("bearer")
+            && bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_needs_the_bearer_scheme_and_every_byte() {
+        let m = Metrics::new(Some("abc123".into()));
+        assert!(m.token_allows(Some("Bearer abc123")));
+        assert!(m.token_allows(Some("bearer  abc123 ")));
+        for wrong in ["abc123", "Bearer abc12", "Bearer abc1234", "Basic abc123", "Bearer "] {
+            assert!(!m.token_allows(Some(wrong)), "{wrong:?}");
+        }
+        assert!(!m.token_allows(None));
+        let none = Metrics::new(Some(String::new()));
+        assert!(!none.token_allows(Some("Bearer ")), "an empty token is no token");
+    }
+
+    /// Two apps in one process keep separate counts (no global recorder).
+    #[test]
+    fn each_instance_counts_its_own_requests() {
+        let (a, b) = (Metrics::new(None), Metrics::new(None));
+        a.record_request("/api/x/{id}", "GET", 200, Duration::from_millis(3));
+        a.record_request("/api/x/{id}", "BREW", 418, Duration::from_millis(3));
+        a.set_pool(8, 1, 2);
+        let text = a.render();
+        assert!(
+            text.contains(
+                r#"basalt_http_requests_total{route="/api/x/{id}",method="GET",status="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"method="OTHER",status="418"} 1"#), "{text}");
+        assert!(text.contains("basalt_http_request_duration_seconds_bucket{"), "{text}");
+        assert!(text.contains(r#"basalt_db_pool_connections{state="in_use"} 2"#), "{text}");
+        assert!(text.contains("basalt_db_pool_max_connections 8"), "{text}");
+        assert!(!b.render().contains("basalt_http_requests_total{"), "b saw a's request");
+    }
+}

@@ -1,0 +1,29 @@
+//! `GET /api/metrics`: Prometheus text for superusers, or for a scraper presenting the
+//! configured metrics token (`Authorization: Bearer <token>`). Everyone else gets PocketBase's
+//! 401 (guest) or 403 (not a superuser) envelope.
+
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use crate::http::error::ApiError;
+use crate::http::extract::Req;
+use crate::http::metrics;
+use crate::http::AppState;
+use crate::service::collections::require_superuser;
+
+pub async fn render(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Req(info): Req,
+) -> Result<Response, ApiError> {
+    let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !s.metrics.token_allows(authorization) {
+        require_superuser(&info)?;
+    }
+    let pool = s.svc.store.pool_stats();
+    s.metrics.set_pool(pool.max, pool.idle, pool.in_use);
+    let content_type = HeaderValue::from_static(metrics::CONTENT_TYPE);
+    Ok(([(CONTENT_TYPE, content_type)], s.metrics.render()).into_response())
+}
