@@ -64,7 +64,7 @@ impl App {
     ) -> Result<(), AppError> {
         let app = router(AppState { svc: self.svc.clone(), metrics: self.metrics.clone() });
         let metrics = self.metrics.clone();
-        // Background tasks the App owns; both stop when serving stops.
+        // Background tasks the App owns; all stop when serving stops.
         let upkeep = tokio::spawn(async move {
             let mut every = tokio::time::interval(METRICS_UPKEEP);
             loop {
@@ -73,11 +73,15 @@ impl App {
             }
         });
         let pruner = tokio::spawn(prune_changes(self.svc.clone()));
+        let schema_watch = self.svc.watch_schema();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         upkeep.abort();
         pruner.abort();
+        if let Some(watch) = schema_watch {
+            watch.abort();
+        }
         served?;
-        self.svc.store.close().await;
+        self.svc.close().await;
         Ok(())
     }
 }

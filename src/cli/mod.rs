@@ -106,11 +106,11 @@ pub async fn run() -> anyhow::Result<()> {
                     println_out(&format!("Successfully deleted superuser \"{email}\"!"));
                 }
             }
-            svc.store.close().await;
+            svc.close().await;
         }
         Command::Migrate => {
             let svc = open_service(&config).await.context("migrating")?;
-            svc.store.close().await;
+            svc.close().await;
             println_out("Migrations applied.");
         }
         Command::MigrateDb { from, to, batch_size } => migrate_db(&from, &to, batch_size).await?,

@@ -11,13 +11,13 @@ use serde_json::{json, Map, Value};
 use crate::model::collection::Collection;
 use crate::model::policy::{Action, Decision, Policy};
 use crate::model::request::{AuthRecord, RequestInfo};
-use crate::service::records::ViewParams;
+use crate::service::params::ViewParams;
+use crate::service::passwords::{hash_password, verify_password};
 use crate::service::render::FieldsSpec;
 use crate::service::{error_entry, Result, Service, ServiceError};
 use crate::store::Row;
 
 /// bcrypt cost for new hashes (PocketBase's default).
-pub const BCRYPT_COST: u32 = 10;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -35,26 +35,6 @@ fn signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
     let token_key = record.get("tokenKey").and_then(Value::as_str).unwrap_or_default();
     let secret = coll.auth.as_ref().map(|a| a.token_secret.as_str()).unwrap_or_default();
     format!("{token_key}{secret}").into_bytes()
-}
-
-pub(crate) async fn hash_password(password: String) -> Result<String> {
-    // `$2a$` like Go's bcrypt, so a Basalt database can move to PocketBase and back.
-    tokio::task::spawn_blocking(move || {
-        bcrypt::hash_with_result(password, BCRYPT_COST)
-            .map(|h| h.format_for_version(bcrypt::Version::TwoA))
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(e.to_string()))?
-    .map_err(|e| ServiceError::Internal(e.to_string()))
-}
-
-pub(crate) async fn verify_password(password: String, hash: String) -> bool {
-    if hash.is_empty() {
-        return false;
-    }
-    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-        .await
-        .unwrap_or(false)
 }
 
 /// The body of `auth-with-password`.
@@ -343,7 +323,7 @@ impl Service {
             ("password".to_string(), json!(password)),
             ("passwordConfirm".to_string(), json!(password)),
         ]);
-        let params = crate::service::records::ViewParams::default();
+        let params = ViewParams::default();
         match self.store.find_by_field(&coll, "email", email).await? {
             Some(row) if allow_update => {
                 let id = row.get("id").and_then(Value::as_str).unwrap_or_default().to_string();

@@ -12,7 +12,7 @@ use crate::model::field::{Field, FieldKind};
 use crate::model::filter;
 use crate::model::policy::{Parsed, Rule};
 use crate::model::request::RequestInfo;
-use crate::service::records::ListParams;
+use crate::service::params::ListParams;
 use crate::service::{error_entry, Result, Service, ServiceError};
 use crate::store::StoreError;
 

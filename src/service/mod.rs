@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod collections;
 mod expand;
+pub mod params;
+pub mod passwords;
 pub mod records;
 mod render;
 
@@ -96,7 +98,7 @@ pub(crate) fn error_entry(code: &str, message: &str) -> Value {
 
 /// The application core: storage plus the schema snapshot.
 pub struct Service {
-    pub store: Arc<Store>,
+    store: Arc<Store>,
     /// Shared with the schema watcher task (see `watch_schema`).
     schema: Arc<RwLock<Arc<Schema>>>,
     /// A bcrypt hash checked against when a login names an unknown identity (equal timing).
@@ -113,17 +115,45 @@ impl Service {
         };
         svc.reload_schema().await?;
         svc.ensure_default_collections().await?;
-        svc.watch_schema();
         Ok(svc)
+    }
+
+    /// Stops using the database: checkpoints SQLite's WAL or closes the PostgreSQL pool.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// How busy the database connections are (engine-neutral numbers, for metrics).
+    pub fn pool_stats(&self) -> crate::store::PoolStats {
+        self.store.pool_stats()
+    }
+
+    /// Read statements run so far (tests use it to catch a query per row).
+    pub fn query_count(&self) -> u64 {
+        self.store.query_count()
+    }
+
+    /// The stored record of `coll` whose `field` equals `value`, every field included (hidden
+    /// ones too): for trusted callers (CLI, tests), never for a client answer.
+    pub async fn find_record_by(
+        &self,
+        coll: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<crate::store::Row>> {
+        let (_, c) = self.collection(coll)?;
+        Ok(self.store.find_by_field(&c, field, value).await?)
     }
 
     /// With several instances on one database, reloads the schema snapshot whenever any of
     /// them announces a change, so collections created or altered elsewhere are served here
     /// without a restart.
-    fn watch_schema(&self) {
-        let Some(mut events) = self.store.schema_events() else { return };
+    /// The task is the caller's to own and stop (the `App` aborts it on shutdown); `None` on
+    /// engines with one instance (SQLite).
+    pub fn watch_schema(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let mut events = self.store.schema_events()?;
         let (store, slot) = (self.store.clone(), self.schema.clone());
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             while events.changed().await.is_ok() {
                 match store.load_collections().await {
                     Ok(all) => {
@@ -136,7 +166,7 @@ impl Service {
                     Err(e) => tracing::warn!(error = %e, "schema reload after a change failed"),
                 }
             }
-        });
+        }))
     }
 
     /// The current schema snapshot.

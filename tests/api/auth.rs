@@ -26,8 +26,7 @@ fn now() -> i64 {
 async fn sign_with_real_key(app: &TestApp, email: &str, claims: &Value) -> String {
     let schema = app.svc.schema();
     let users = schema.get("users").expect("users").clone();
-    let row =
-        app.svc.store.find_by_field(&users, "email", email).await.expect("store").expect("user");
+    let row = app.svc.find_record_by("users", "email", email).await.expect("store").expect("user");
     let token_key = row["tokenKey"].as_str().expect("tokenKey");
     let secret = &users.auth.as_ref().expect("auth options").token_secret;
     let key = format!("{token_key}{secret}");

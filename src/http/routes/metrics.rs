@@ -22,7 +22,7 @@ pub async fn render(
     if !s.metrics.token_allows(authorization) {
         require_superuser(&info)?;
     }
-    let pool = s.svc.store.pool_stats();
+    let pool = s.svc.pool_stats();
     s.metrics.set_pool(pool.max, pool.idle, pool.in_use);
     let content_type = HeaderValue::from_static(metrics::CONTENT_TYPE);
     Ok(([(CONTENT_TYPE, content_type)], s.metrics.render()).into_response())

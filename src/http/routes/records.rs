@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Query, Req};
 use crate::http::AppState;
-use crate::service::records::{ListParams, ViewParams};
+use crate::service::params::{ListParams, ViewParams};
 
 type Res<T> = Result<T, ApiError>;
 
