@@ -1,8 +1,10 @@
 -- The change feed's outbox: one row per record a write created, updated or deleted (cascades and
--- relation clean-ups included), written in the write's own transaction. AUTOINCREMENT: a
--- position is never reused, even after the oldest rows are pruned.
+-- relation clean-ups included), written in the write's own transaction. The position is the
+-- rowid: pruning never deletes the newest row, so the next one is always max + 1 and a position
+-- is never reused (AUTOINCREMENT would do the same at the cost of a sqlite_sequence write per
+-- change).
 CREATE TABLE IF NOT EXISTS _changes (
-    pos        INTEGER PRIMARY KEY AUTOINCREMENT,
+    pos        INTEGER PRIMARY KEY,
     -- The instance that wrote it (its own events are published before the outbox is read).
     instance   TEXT NOT NULL,
     collection TEXT NOT NULL,

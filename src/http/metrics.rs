@@ -70,13 +70,19 @@ impl Metrics {
     /// never the raw path; unusual methods are folded into `OTHER`, so neither label can grow
     /// without bound.
     pub fn record_request(&self, route: &str, method: &str, status: u16, took: Duration) {
-        let method = match method {
-            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method.to_string(),
-            _ => "OTHER".to_string(),
+        let method: &'static str = match method {
+            "GET" => "GET",
+            "HEAD" => "HEAD",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            "OPTIONS" => "OPTIONS",
+            _ => "OTHER",
         };
         let route = route.to_string();
         metrics::with_local_recorder(&self.recorder, || {
-            metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method.clone(),
+            metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method,
                               "status" => status.to_string())
             .increment(1);
             metrics::histogram!(DURATION, "route" => route, "method" => method)

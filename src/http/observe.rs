@@ -1,15 +1,15 @@
 //! Request observability: every request gets an id, runs inside a `request` span, is counted
-//! in the metrics and ends with exactly one log line. Layers only; no routes, no services.
+//! in the metrics and ends with at most one log line. Layers only; no routes, no services.
 //!
 //! - The id is the client's `x-request-id` when it is sane (1–128 visible ASCII characters),
-//!   else a new UUID (tower-http's `SetRequestIdLayer`); either way it is echoed in the
+//!   else a new one from `SequentialIds` (through tower-http's `SetRequestIdLayer`); either way it is echoed in the
 //!   response's `x-request-id` (`PropagateRequestIdLayer`).
 //! - The span carries method, path (never the query string, which may hold secrets), request
 //!   id, and, once known, the matched route template, status and latency. Headers are never
 //!   recorded, so `Authorization` cannot reach a log.
 //! - A 5xx is logged here and only here, at ERROR, with the `source()` chain of its cause
 //!   (`error::ErrorCause`, put in the response by `ApiError` or the panic handler); every
-//!   other response gets one INFO line.
+//!   other response gets one DEBUG line (the access log, off by default).
 //!
 //! The matched route is known only after routing, inside the router, so `observe` puts an
 //! empty `RouteSlot` into the request and `tag_route` (a route layer, which runs only for
@@ -20,7 +20,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::header::ORIGIN;
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::field::Empty;
@@ -41,22 +42,6 @@ pub fn is_sane_request_id(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= MAX_REQUEST_ID_LEN && b.iter().all(|c| (0x21..=0x7e).contains(c))
 }
 
-/// Removes a client's `x-request-id` that is not sane (or is sent more than once), so that
-/// `SetRequestIdLayer`, which keeps any id present, generates a fresh one.
-pub async fn drop_insane_request_id(mut req: Request, next: Next) -> Response {
-    let ids = req.headers().get_all(&REQUEST_ID);
-    let mut iter = ids.iter();
-    let keep = match (iter.next(), iter.next()) {
-        (None, _) => true,
-        (Some(v), None) => is_sane_request_id(v),
-        (Some(_), Some(_)) => false,
-    };
-    if !keep {
-        req.headers_mut().remove(&REQUEST_ID);
-    }
-    next.run(req).await
-}
-
 /// The matched route template of a request, filled in by `tag_route`.
 #[derive(Clone, Default)]
 pub struct RouteSlot(Arc<OnceLock<String>>);
@@ -72,44 +57,119 @@ pub async fn tag_route(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// The span, the metrics and the one log line of every request (see the module docs).
-pub async fn observe(
-    State(metrics): State<Arc<Metrics>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// Request ids for requests that come without a usable one: a random prefix per server and a
+/// counter (`k3j9x2mq-1f`). Unique per server run, and nearly free: a UUID per request costs a
+/// trip to the OS random source, which showed in the throughput of cheap requests.
+#[derive(Clone)]
+pub struct SequentialIds {
+    prefix: Arc<str>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SequentialIds {
+    pub fn new() -> SequentialIds {
+        SequentialIds {
+            prefix: crate::util::random_alnum(8).to_lowercase().into(),
+            next: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        }
+    }
+}
+
+impl SequentialIds {
+    /// The next id.
+    pub fn next(&self) -> HeaderValue {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Lowercase letters, digits and a dash: always a valid header value.
+        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
+            .unwrap_or(HeaderValue::from_static("basalt"))
+    }
+}
+
+impl Default for SequentialIds {
+    fn default() -> Self {
+        SequentialIds::new()
+    }
+}
+
+/// What the edge middleware needs: this server's metrics and request-id source.
+pub struct Edge {
+    pub metrics: Arc<Metrics>,
+    pub ids: SequentialIds,
+}
+
+/// The one middleware every request passes, outside the router: the request id (a client's
+/// sane one kept, else a new one; echoed in the response), observation (span, metrics, at most
+/// one log line; outside everything that answers, so a preflight or a 413 is counted too),
+/// CORS (preflights answered here, without the security headers, as in PocketBase), the early
+/// refusals (`middleware::refuse_early`), then the routes, the security headers and CORS on the
+/// way out.
+pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let id = client_request_id(&req).unwrap_or_else(|| edge.ids.next());
+    req.headers_mut().insert(REQUEST_ID, id.clone());
     let method = req.method().clone();
     let slot = RouteSlot::default();
     req.extensions_mut().insert(slot.clone());
-    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let span = tracing::info_span!(
+    let path = req.uri().path().to_string();
+    let id_text = id.to_str().unwrap_or_default().to_string();
+    // DEBUG, not INFO: a span and a line per request cost as much as a cheap request itself
+    // (measured with pbbench: /api/health at half its throughput with INFO lines on stderr).
+    // `BASALT_LOG=info,basalt::http=debug` turns the access log on; 5xx are always logged.
+    let span = tracing::debug_span!(
         "request",
         method = %method,
-        path = %req.uri().path(),
-        request_id = %id,
+        path = %path,
+        request_id = %id_text,
         route = Empty,
         status = Empty,
         latency_ms = Empty,
     );
-    let res = next.run(req).instrument(span.clone()).await;
+    let mut res = if method == Method::OPTIONS {
+        crate::http::middleware::preflight(&req)
+    } else {
+        let has_origin = req.headers().contains_key(ORIGIN);
+        let mut res = match crate::http::middleware::refuse_early(&req) {
+            Some(early) => early,
+            None => next.run(req).instrument(span.clone()).await,
+        };
+        crate::http::middleware::close_if_too_large(&mut res);
+        crate::http::middleware::add_security_headers(&mut res);
+        crate::http::middleware::add_cors(&mut res, has_origin);
+        res
+    };
+    res.headers_mut().insert(REQUEST_ID, id);
     let took = started.elapsed();
     let status = res.status();
     let route = slot.0.get().map_or(UNMATCHED, String::as_str);
-    metrics.record_request(route, method.as_str(), status.as_u16(), took);
-    span.record("status", status.as_u16());
-    span.record("latency_ms", took.as_secs_f64() * 1000.0);
-    span.in_scope(|| {
-        if status.is_server_error() {
-            match res.extensions().get::<ErrorCause>() {
-                Some(cause) => tracing::error!(error = %cause.chain(), "request failed"),
-                None => tracing::error!("request failed (no cause recorded)"),
-            }
-        } else {
-            tracing::info!("request completed");
-        }
-    });
+    edge.metrics.record_request(route, method.as_str(), status.as_u16(), took);
+    if status.is_server_error() {
+        // The request's fields are on the event itself: the span is usually disabled.
+        let cause = res.extensions().get::<ErrorCause>().map(ErrorCause::chain);
+        tracing::error!(
+            method = %method,
+            path = %path,
+            request_id = %id_text,
+            route = %route,
+            status = status.as_u16(),
+            latency_ms = took.as_secs_f64() * 1000.0,
+            error = %cause.as_deref().unwrap_or("(no cause recorded)"),
+            "request failed"
+        );
+    } else if !span.is_disabled() {
+        span.record("status", status.as_u16());
+        span.record("latency_ms", took.as_secs_f64() * 1000.0);
+        span.in_scope(|| tracing::debug!("request completed"));
+    }
     res
+}
+
+/// The client's `x-request-id` when it is sane and sent once.
+fn client_request_id(req: &Request) -> Option<HeaderValue> {
+    let mut ids = req.headers().get_all(&REQUEST_ID).iter();
+    match (ids.next(), ids.next()) {
+        (Some(v), None) if is_sane_request_id(v) => Some(v.clone()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -159,8 +219,11 @@ mod tests {
             panic!("deliberate panic in a test handler")
         }
         let logs = Captured::default();
-        let subscriber =
-            tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
         let routes = Router::new()
             .route("/fail/{x}", get(fails))
@@ -187,7 +250,7 @@ mod tests {
             "{text}"
         );
         assert!(errors[1].contains("req-boom") && errors[1].contains("deliberate panic"), "{text}");
-        assert!(text.contains("request_id=req-404"), "other requests get an INFO line: {text}");
+        assert!(text.contains("request_id=req-404"), "other requests get a DEBUG line: {text}");
         assert!(!text.contains("top-secret-token"), "{text}");
     }
 

@@ -6,7 +6,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::http::metrics::Metrics;
 use crate::http::routes::{auth, collections, health, metrics, records};
@@ -43,36 +42,23 @@ pub fn router(state: AppState) -> Router {
     with_edge_layers(api.with_state(state), m)
 }
 
-/// Wraps `routes` in the layers every request passes through, outermost first: the request id
-/// (a client's insane one dropped, a missing one generated, the id echoed in the response),
-/// observation (span, metrics, the one log line; outside everything that answers, so even a
-/// preflight or a 413 is counted), CORS (preflights are answered there, without the security
-/// headers, as in PocketBase), the security headers, panic → 500, the body limit, the NUL check
-/// on the query string. A separate function so a test can wrap its own handlers in exactly the
+/// Wraps `routes` in the layers every request passes through, outermost first: the edge
+/// (`observe::edge`: request id, observation, CORS, early refusals, security headers), panic →
+/// 500, the body limit. A separate function so a test can wrap its own handlers in exactly the
 /// production stack.
 ///
 /// The routes become the fallback service of an empty router, and the layers wrap that: added to
 /// `routes` directly, axum would put them inside each route's method router, which then stamps
 /// an `Allow` header on every answer that came through its fallback (preflights included).
 pub fn with_edge_layers(routes: Router, metrics: Arc<Metrics>) -> Router {
-    let [h1, h2, h3, h4] = middleware::security_headers();
+    let edge = Arc::new(observe::Edge { metrics, ids: observe::SequentialIds::new() });
     Router::new()
         .fallback_service(routes)
         // The limit for bodies without a declared length is enforced where bodies are read
         // (`extract::Body`), so that 413 gets the JSON envelope too.
         .layer(DefaultBodyLimit::max(middleware::MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(middleware::refuse_nul_in_query))
-        .layer(axum::middleware::from_fn(middleware::limit_body))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(h1)
-        .layer(h2)
-        .layer(h3)
-        .layer(h4)
-        .layer(axum::middleware::from_fn(middleware::cors))
-        .layer(axum::middleware::from_fn_with_state(metrics, observe::observe))
-        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
-        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
-        .layer(axum::middleware::from_fn(observe::drop_insane_request_id))
+        .layer(axum::middleware::from_fn_with_state(edge, observe::edge))
 }
 
 #[cfg(test)]

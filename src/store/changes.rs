@@ -134,7 +134,7 @@ pub(crate) fn since_sql(d: &dyn Dialect) -> String {
 pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
 
 /// The statements of one pruning round, in order: (raise the floor to the newest position
-/// older than the cut-off, delete up to the floor). Raising the floor first means a crash in
+/// older than the cut-off, delete up to the floor but never the newest row). Raising the floor first means a crash in
 /// between leaves rows a consumer may still read, never a silent hole. Both bind the cut-off
 /// time (PocketBase's date text) as their one parameter.
 pub(crate) fn prune_sql(d: &dyn Dialect) -> [String; 2] {
@@ -145,7 +145,9 @@ pub(crate) fn prune_sql(d: &dyn Dialect) -> [String; 2] {
              (SELECT MAX(pos) FROM _changes WHERE created < {cut}) \
              WHERE id = 1 AND (SELECT MAX(pos) FROM _changes WHERE created < {cut}) > through"
         ),
-        "DELETE FROM _changes WHERE pos <= (SELECT through FROM _changes_pruned WHERE id = 1)"
+        // The newest row stays: SQLite's next position is max(rowid) + 1.
+        "DELETE FROM _changes WHERE pos <= (SELECT through FROM _changes_pruned WHERE id = 1) \
+         AND pos < (SELECT MAX(pos) FROM _changes)"
             .to_string(),
     ]
 }

@@ -257,8 +257,11 @@ impl Store {
         if changes.is_empty() {
             return;
         }
-        for c in changes {
-            let _ = self.feed.send(c.clone());
+        // Nobody subscribed (the common case until realtime and jobs arrive): no clones.
+        if self.feed.receiver_count() > 0 {
+            for c in changes {
+                let _ = self.feed.send(c.clone());
+            }
         }
         if let Backend::Postgres(db) = &self.backend {
             db.signal_changes();

@@ -164,6 +164,13 @@ async fn feed_reports_every_row_of_a_cascading_delete() {
     let refused = app.svc.changes_since(all[0].pos, 10).await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(app.svc.changes_since(through, 10).await.expect("after the cut").len(), 0);
+    // Positions are never reused after pruning: the next write continues after the floor.
+    let again = app.create_id(Some(&su), "posts", json!({"t": "after the cut"})).await;
+    let next_change = next(&mut rx, 1).await;
+    assert_eq!(next_change[0].record_id, again);
+    assert_eq!(next_change[0].pos, through + 1);
+    let replay = app.svc.changes_since(through, 10).await.expect("after the cut");
+    assert_eq!(replay.iter().map(|c| c.pos).collect::<Vec<_>>(), [through + 1]);
     app.stop().await;
 }
 

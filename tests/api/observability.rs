@@ -27,8 +27,14 @@ async fn request_id(app: &TestApp, path: &str, sent: &[HeaderValue]) -> (StatusC
 }
 
 /// A generated id: a UUID (36 characters, hex and dashes).
+/// A generated id: the server's 8-character prefix, a dash, a hexadecimal counter.
 fn is_generated(id: &str) -> bool {
-    id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    id.split_once('-').is_some_and(|(prefix, n)| {
+        prefix.len() == 8
+            && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 #[tokio::test]
@@ -186,7 +192,8 @@ async fn json_log_lines_from_the_binary() {
         .arg(dir.path())
         .env_remove("BASALT_HTTP")
         .env_remove("BASALT_DB")
-        .env_remove("BASALT_LOG")
+        // The access log is at DEBUG (off by default); this turns it on.
+        .env("BASALT_LOG", "info,basalt::http=debug")
         .env("BASALT_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -240,7 +247,7 @@ async fn json_log_lines_from_the_binary() {
         assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
     }
     let v: Value = serde_json::from_str(&line).expect("json");
-    assert_eq!(v["level"], "INFO", "{line}");
+    assert_eq!(v["level"], "DEBUG", "{line}");
     assert_eq!(v["fields"]["message"], "request completed", "{line}");
     let span = &v["span"];
     assert_eq!(span["request_id"], "json-log-test-1", "{line}");
