@@ -10,7 +10,8 @@ CREATE TABLE IF NOT EXISTS _changes (
     collection TEXT NOT NULL,
     record     TEXT NOT NULL,
     action     TEXT NOT NULL,
-    created    TEXT NOT NULL
+    -- Unix time in milliseconds (pruning compares it; no date text to format per write).
+    created    INTEGER NOT NULL
 );
 
 -- The highest position pruned so far: a consumer resuming from below it missed changes.

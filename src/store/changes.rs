@@ -93,7 +93,7 @@ impl Pending {
             Param::Text(self.collection_id.clone()),
             Param::Text(self.record_id.clone()),
             Param::Text(self.action.as_str().to_string()),
-            Param::Text(crate::util::now_string()),
+            Param::Int(chrono::Utc::now().timestamp_millis()),
         ]
     }
 
@@ -109,12 +109,12 @@ impl Pending {
     }
 }
 
-/// `INSERT INTO _changes … RETURNING pos` with its five parameters starting at `first`.
+/// `INSERT INTO _changes …` with its five parameters starting at `first`. The position is the
+/// new row's `pos` (SQLite: its rowid; PostgreSQL adds `RETURNING pos`).
 pub(crate) fn insert_sql(d: &dyn Dialect, first: usize) -> String {
     let p: Vec<String> = (first..first + 5).map(|i| d.placeholder(i)).collect();
     format!(
-        "INSERT INTO _changes (instance, collection, record, action, created) \
-         VALUES ({}) RETURNING pos",
+        "INSERT INTO _changes (instance, collection, record, action, created) VALUES ({})",
         p.join(", ")
     )
 }
@@ -136,7 +136,7 @@ pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
 /// The statements of one pruning round, in order: (raise the floor to the newest position
 /// older than the cut-off, delete up to the floor but never the newest row). Raising the floor first means a crash in
 /// between leaves rows a consumer may still read, never a silent hole. Both bind the cut-off
-/// time (PocketBase's date text) as their one parameter.
+/// time (Unix milliseconds) as their one parameter.
 pub(crate) fn prune_sql(d: &dyn Dialect) -> [String; 2] {
     let cut = d.placeholder(1);
     [

@@ -225,9 +225,9 @@ impl Store {
     /// Deletes outbox rows written before `now - retention`; returns the highest pruned
     /// position.
     pub async fn prune_changes(&self, retention: chrono::Duration) -> Result<i64, StoreError> {
-        let cut = crate::util::format_datetime(chrono::Utc::now() - retention);
+        let cut = (chrono::Utc::now() - retention).timestamp_millis();
         let [raise, delete] = changes::prune_sql(self.dialect());
-        let cut = vec![Param::Text(cut)];
+        let cut = vec![Param::Int(cut)];
         match &self.backend {
             Backend::Sqlite(db) => {
                 db.write(move |tx| {

@@ -812,7 +812,8 @@ fn write_changes<'a>(
     pending: Vec<Pending>,
 ) -> BoxFut<'a, Vec<Change>> {
     Box::pin(async move {
-        let sql = changes::insert_sql(&crate::store::dialect::Postgres, 1);
+        let sql =
+            format!("{} RETURNING pos", changes::insert_sql(&crate::store::dialect::Postgres, 1));
         let mut out = Vec::with_capacity(pending.len());
         for p in pending {
             let query = p.params(instance).iter().fold(sqlx::query(&sql), bind_param);

@@ -462,8 +462,9 @@ fn write_changes(
     let mut out = Vec::with_capacity(pending.len());
     for p in pending {
         let values: Vec<SqlValue> = p.params(instance).iter().map(to_sql).collect();
-        let pos: i64 = stmt.query_row(params_from_iter(values), |r| r.get(0))?;
-        out.push(p.into_change(pos));
+        // `pos` is the rowid.
+        stmt.execute(params_from_iter(values))?;
+        out.push(p.into_change(tx.last_insert_rowid()));
     }
     Ok(out)
 }
