@@ -17,6 +17,7 @@ mod postgres_feed;
 mod query;
 mod schema_sql;
 mod sqlite;
+mod sqlite_writer;
 mod transfer;
 
 use std::path::Path;

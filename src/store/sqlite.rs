@@ -20,13 +20,14 @@ use crate::store::dialect::quote_ident;
 use crate::store::engine::{self, Tx};
 use crate::store::query::Param;
 use crate::store::schema_sql;
+use crate::store::sqlite_writer::Writer;
 use crate::store::{Row, StoreError};
 
 const READERS: usize = 8;
 
 pub(crate) struct Db {
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
+    writer: Writer,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_permits: Arc<Semaphore>,
 }
@@ -101,29 +102,20 @@ impl Db {
         writer.pragma_update(None, "journal_mode", "WAL")?;
         Ok(Db {
             path: path.to_path_buf(),
-            writer: Arc::new(Mutex::new(writer)),
+            writer: Writer::spawn(writer)?,
             readers: Arc::new(Mutex::new(Vec::new())),
             read_permits: Arc::new(Semaphore::new(READERS)),
         })
     }
 
-    /// Runs `f` on the writer connection inside one transaction.
+    /// Runs `f` in a transaction of the writer (grouped with other waiting writes, see
+    /// `sqlite_writer.rs`); answers after the commit.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn =
-                writer.lock().map_err(|_| StoreError::Db("writer lock poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| StoreError::Db(format!("writer task failed: {e}")))?
+        self.writer.write(f).await
     }
 
     /// Runs `f` on a pooled read-only connection.
@@ -160,13 +152,7 @@ impl Db {
 
     pub(crate) async fn close(&self) {
         self.read_permits.close();
-        let writer = self.writer.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(conn) = writer.lock() {
-                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
-            }
-        })
-        .await;
+        self.writer.close().await;
     }
 }
 
