@@ -9,6 +9,7 @@
 //! this app's recorder through `metrics::with_local_recorder`, so the crate's macros work as
 //! usual inside `Metrics`; a `metrics::counter!` anywhere else records nothing.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{
@@ -33,11 +34,20 @@ pub const UNMATCHED: &str = "unmatched";
 /// The `Content-Type` of Prometheus' text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// A request counter and latency histogram of one (route, method, status).
+type Handles = (metrics::Counter, metrics::Histogram);
+/// Registered handles by route template, then (method, status).
+type HandleCache = HashMap<String, HashMap<(&'static str, u16), Handles>>;
+
 /// One server's metrics.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     token: Option<String>,
+    /// Handles already registered, by route, then (method, status): the recorder's registry
+    /// lookup (label vector, hashing) costs an allocation or three per request; a read lock and
+    /// two map lookups do not. Bounded: routes are templates, methods and statuses few.
+    handles: std::sync::RwLock<HandleCache>,
 }
 
 impl Metrics {
@@ -63,7 +73,12 @@ impl Metrics {
             metrics::describe_gauge!(POOL, "Database connections by state (in_use, idle)");
             metrics::describe_gauge!(POOL_MAX, "Database connections the pool may open");
         });
-        Metrics { recorder, handle, token: token.filter(|t| !t.is_empty()) }
+        Metrics {
+            recorder,
+            handle,
+            token: token.filter(|t| !t.is_empty()),
+            handles: std::sync::RwLock::new(HashMap::new()),
+        }
     }
 
     /// Counts one finished request. `route` is the matched route template (or `UNMATCHED`),
@@ -80,14 +95,31 @@ impl Metrics {
             "OPTIONS" => "OPTIONS",
             _ => "OTHER",
         };
-        let route = route.to_string();
-        metrics::with_local_recorder(&self.recorder, || {
-            metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method,
-                              "status" => status.to_string())
-            .increment(1);
-            metrics::histogram!(DURATION, "route" => route, "method" => method)
-                .record(took.as_secs_f64());
-        });
+        let seconds = took.as_secs_f64();
+        let cached = self
+            .handles
+            .read()
+            .ok()
+            .and_then(|m| m.get(route).and_then(|by| by.get(&(method, status))).cloned());
+        let (counter, histogram) = match cached {
+            Some(h) => h,
+            None => {
+                let h = metrics::with_local_recorder(&self.recorder, || {
+                    let (r, m) = (route.to_string(), method);
+                    (
+                        metrics::counter!(REQUESTS, "route" => r.clone(), "method" => m,
+                                          "status" => status.to_string()),
+                        metrics::histogram!(DURATION, "route" => r, "method" => m),
+                    )
+                });
+                if let Ok(mut map) = self.handles.write() {
+                    map.entry(route.to_string()).or_default().insert((method, status), h.clone());
+                }
+                h
+            }
+        };
+        counter.increment(1);
+        histogram.record(seconds);
     }
 
     /// Sets the pool gauges (called when scraped, so they are current).
