@@ -50,7 +50,25 @@ pub(crate) trait Dialect: Send + Sync {
     fn json_number(&self, expr: &str) -> String;
     /// A boolean as text the way SQLite stores it: `'1'` / `'0'`.
     fn bool_text(&self, expr: &str) -> String;
+
+    // DDL: the algorithms that change collections (`ddl.rs`) are written once over these.
+
+    /// The statements creating the table of a collection (its columns: `schema_sql`).
+    fn create_table(&self, c: &Collection) -> Vec<String>;
+    /// The column definition of a field added to an existing table.
+    fn column_def(&self, f: &Field) -> String;
+    /// The statements converting `col` of `table` from a single value to a JSON array of it
+    /// (`to_multi`: '' → [], x → [x]) or back (the last element; [] → '').
+    fn convert_column(&self, table: &str, col: &str, to_multi: bool) -> Vec<String>;
+    /// `CREATE [UNIQUE] INDEX` for `idx` on the current table of `c`.
+    fn create_index(&self, idx: &IndexDef, c: &Collection) -> String;
+    /// `SELECT data FROM _collections` in creation order.
+    fn collections_sql(&self) -> &'static str;
 }
+
+use crate::model::collection::Collection;
+use crate::model::field::Field;
+use crate::store::schema_sql::{self, IndexDef};
 
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -149,6 +167,29 @@ impl Dialect for Sqlite {
     }
     fn bool_text(&self, expr: &str) -> String {
         expr.to_string()
+    }
+
+    fn create_table(&self, c: &Collection) -> Vec<String> {
+        vec![schema_sql::create_table(c)]
+    }
+    fn column_def(&self, f: &Field) -> String {
+        schema_sql::column_def(f)
+    }
+    fn convert_column(&self, table: &str, col: &str, to_multi: bool) -> Vec<String> {
+        let set = if to_multi {
+            format!("CASE WHEN {col} = '' THEN '[]' ELSE json_array({col}) END")
+        } else {
+            format!(
+                "CASE WHEN json_valid({col}) THEN COALESCE(json_extract({col}, '$[#-1]'), '') ELSE '' END"
+            )
+        };
+        vec![format!("UPDATE {table} SET {col} = {set}")]
+    }
+    fn create_index(&self, idx: &IndexDef, c: &Collection) -> String {
+        idx.create_sql(&c.name)
+    }
+    fn collections_sql(&self) -> &'static str {
+        "SELECT data FROM _collections ORDER BY rowid"
     }
 }
 
@@ -272,5 +313,43 @@ impl Dialect for Postgres {
     }
     fn bool_text(&self, expr: &str) -> String {
         format!("(CASE WHEN {expr} THEN '1' WHEN NOT {expr} THEN '0' END)")
+    }
+
+    fn create_table(&self, c: &Collection) -> Vec<String> {
+        vec![schema_sql::pg_create_table(c), schema_sql::pg_rowid_index(c)]
+    }
+    fn column_def(&self, f: &Field) -> String {
+        schema_sql::pg_column_def(f)
+    }
+    fn convert_column(&self, table: &str, col: &str, to_multi: bool) -> Vec<String> {
+        let (ty, using, default) = if to_multi {
+            (
+                "JSONB",
+                format!("CASE WHEN {col} = '' THEN '[]'::jsonb ELSE jsonb_build_array({col}) END"),
+                "'[]'::jsonb",
+            )
+        } else {
+            // Keeps the last element, like SQLite's `$[#-1]`; [] → ''.
+            (
+                "TEXT COLLATE \"C\"",
+                format!(
+                    "COALESCE(CASE WHEN jsonb_typeof({col}) = 'array' THEN {col} ->> -1 END, '')"
+                ),
+                "''",
+            )
+        };
+        // The old default cannot be cast to the new type: drop it first.
+        vec![
+            format!("ALTER TABLE {table} ALTER COLUMN {col} DROP DEFAULT"),
+            format!("ALTER TABLE {table} ALTER COLUMN {col} TYPE {ty} USING {using}"),
+            format!("ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {default}"),
+        ]
+    }
+    fn create_index(&self, idx: &IndexDef, c: &Collection) -> String {
+        idx.pg_create_sql(c, &c.name)
+    }
+    fn collections_sql(&self) -> &'static str {
+        // `created` has millisecond precision; `id` makes the order total.
+        "SELECT data FROM _collections ORDER BY created, id"
     }
 }

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 
+use crate::model::collection::Collection;
 use crate::store::dialect::Dialect;
 use crate::store::query::Param;
 use crate::store::StoreError;
@@ -27,6 +28,18 @@ pub(crate) trait Tx {
     fn int<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, i64>;
     /// Runs a statement; the number of rows it changed.
     fn exec<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, u64>;
+    /// Runs a record INSERT/UPDATE of `coll`; a unique violation names `coll`'s fields.
+    fn write<'a>(
+        &'a mut self,
+        coll: &'a Collection,
+        sql: &'a str,
+        params: &'a [Param],
+    ) -> Self::Fut<'a, u64>;
+    /// Runs a DDL statement, unprepared (nothing to cache: the schema is about to change).
+    fn ddl<'a>(&'a mut self, sql: &'a str) -> Self::Fut<'a, ()>;
+    /// Tells the other instances on the database, once this transaction commits, that the
+    /// definition of `collection_id` changed (a no-op where there are none).
+    fn schema_changed<'a>(&'a mut self, collection_id: &'a str) -> Self::Fut<'a, ()>;
 }
 
 /// Polls a future that is ready at once (SQLite's `Tx` futures) to its end on this thread.

@@ -7,18 +7,19 @@
 
 mod cascade;
 pub mod changes;
+mod ddl;
 mod dialect;
 mod engine;
 mod migrate;
 #[cfg(test)]
 mod pg_test_db;
 mod postgres;
-mod postgres_feed;
 mod query;
 mod schema_sql;
 mod sqlite;
-mod sqlite_writer;
+mod stored;
 mod transfer;
+mod work;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,7 @@ use crate::model::request::RequestInfo;
 pub use changes::{Action, Change, FEED_CAPACITY};
 pub use query::{Param, QueryError};
 pub use transfer::{copy_database, Definition, Progress, Report, TableReport, DEFAULT_BATCH_SIZE};
+pub use work::Work;
 
 /// The default log filter: `info`, with the database driver's own notices (e.g. PostgreSQL's
 /// "relation already exists, skipping" from idempotent migrations) kept to warnings.
@@ -316,54 +318,59 @@ impl Store {
     }
 
     pub async fn load_collections(&self) -> Result<Vec<Collection>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.read(sqlite::load_collections).await,
-            Backend::Postgres(db) => db.load_collections().await,
+        let sql = self.dialect().collections_sql();
+        ddl::parse_collections(self.strings(sql, Vec::new()).await?)
+    }
+
+    /// A unit of work: writes that `commit` runs in one transaction (see `work.rs`).
+    pub fn work(&self) -> Work {
+        Work::new(self.dialect())
+    }
+
+    /// Runs `work` in one transaction; returns (and publishes on the feed) what changed.
+    pub async fn commit(&self, work: Work) -> Result<Vec<Change>, StoreError> {
+        if work.is_empty() {
+            return Ok(Vec::new());
         }
+        let instance = self.instance.clone();
+        let changes = match &self.backend {
+            Backend::Sqlite(db) => {
+                db.write(move |tx| sqlite::commit(tx, &instance, &work.ops)).await?
+            }
+            Backend::Postgres(db) => db.commit(&instance, &work.ops).await?,
+        };
+        self.publish(&changes);
+        Ok(changes)
     }
 
     pub async fn create_collection(&self, c: &Collection) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                let c = c.clone();
-                db.write(move |conn| sqlite::create_collection(conn, &c)).await
-            }
-            Backend::Postgres(db) => db.create_collection(c).await,
-        }
+        let mut work = self.work();
+        work.create_collection(c);
+        self.commit(work).await.map(drop)
     }
 
+    /// Migrates the table of `old` to the shape of `new` in one transaction: fields are matched
+    /// by id, so renamed fields keep their data.
     pub async fn update_collection(
         &self,
         old: &Collection,
         new: &Collection,
     ) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                let (old, new) = (old.clone(), new.clone());
-                db.write(move |conn| sqlite::update_collection(conn, &old, &new)).await
-            }
-            Backend::Postgres(db) => db.update_collection(old, new).await,
-        }
+        let mut work = self.work();
+        work.update_collection(old, new);
+        self.commit(work).await.map(drop)
     }
 
     pub async fn delete_collection(&self, c: &Collection) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                let c = c.clone();
-                db.write(move |conn| sqlite::delete_collection(conn, &c)).await
-            }
-            Backend::Postgres(db) => db.delete_collection(c).await,
-        }
+        let mut work = self.work();
+        work.delete_collection(c);
+        self.commit(work).await.map(drop)
     }
 
     pub async fn truncate_collection(&self, c: &Collection) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                let sql = format!("DELETE FROM {}", dialect::quote_ident(&c.name));
-                db.write(move |conn| sqlite::execute(conn, &sql, &[]).map(|_| ())).await
-            }
-            Backend::Postgres(db) => db.truncate(c).await,
-        }
+        let mut work = self.work();
+        work.truncate_collection(c);
+        self.commit(work).await.map(drop)
     }
 
     /// Lists a page of records plus (optionally) the total count.
@@ -506,16 +513,8 @@ impl Store {
         field: &str,
         value: &str,
     ) -> Result<Option<Row>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(_) => {
-                let (sql, params) = find_by_field_sql(self.dialect(), coll, field, value);
-                Ok(self.rows(coll, sql, params).await?.into_iter().next())
-            }
-            Backend::Postgres(db) => {
-                self.queries.fetch_add(1, Ordering::Relaxed);
-                db.find_by_field(coll, field, value).await
-            }
-        }
+        let (sql, params) = find_by_field_sql(self.dialect(), coll, field, value);
+        Ok(self.rows(coll, sql, params).await?.into_iter().next())
     }
 
     /// Inserts a record; with `check`, the rule must match the new row or nothing is written.
@@ -526,22 +525,9 @@ impl Store {
         row: Row,
         check: Option<RuleCheck<'_>>,
     ) -> Result<Vec<Change>, StoreError> {
-        let check_sql = self.check_sql(coll, &row, check)?;
-        let instance = self.instance.clone();
-        let changes = match &self.backend {
-            Backend::Sqlite(db) => {
-                let coll = coll.clone();
-                db.write(move |conn| {
-                    sqlite::insert_record(conn, &instance, &coll, &row, check_sql.as_ref())
-                })
-                .await?
-            }
-            Backend::Postgres(db) => {
-                db.insert_record(&instance, coll, &row, check_sql.as_ref()).await?
-            }
-        };
-        self.publish(&changes);
-        Ok(changes)
+        let mut work = self.work();
+        work.insert_record(coll, row, check)?;
+        self.commit(work).await
     }
 
     /// Replaces the stored values of an existing record (all fields of `row`). Returns (and
@@ -553,23 +539,9 @@ impl Store {
         row: Row,
         check: Option<RuleCheck<'_>>,
     ) -> Result<Vec<Change>, StoreError> {
-        let check_sql = self.check_sql(coll, &row, check)?;
-        let instance = self.instance.clone();
-        let changes = match &self.backend {
-            Backend::Sqlite(db) => {
-                let coll = coll.clone();
-                let id = id.to_string();
-                db.write(move |conn| {
-                    sqlite::update_record(conn, &instance, &coll, &id, &row, check_sql.as_ref())
-                })
-                .await?
-            }
-            Backend::Postgres(db) => {
-                db.update_record(&instance, coll, id, &row, check_sql.as_ref()).await?
-            }
-        };
-        self.publish(&changes);
-        Ok(changes)
+        let mut work = self.work();
+        work.update_record(coll, id, row, check)?;
+        self.commit(work).await
     }
 
     /// Deletes a record, applying relation semantics to referencing records in the same
@@ -581,18 +553,9 @@ impl Store {
         coll: &Arc<Collection>,
         id: &str,
     ) -> Result<Vec<Change>, StoreError> {
-        let instance = self.instance.clone();
-        let changes = match &self.backend {
-            Backend::Sqlite(db) => {
-                let coll = coll.clone();
-                let id = id.to_string();
-                db.write(move |conn| sqlite::delete_record(conn, &instance, &schema, &coll, &id))
-                    .await?
-            }
-            Backend::Postgres(db) => db.delete_record(&instance, &schema, coll, id).await?,
-        };
-        self.publish(&changes);
-        Ok(changes)
+        let mut work = self.work();
+        work.delete_record(schema, coll, id);
+        self.commit(work).await
     }
 
     /// Which of `ids` exist in `coll`.
@@ -601,32 +564,20 @@ impl Store {
         coll: &Arc<Collection>,
         ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
+        let (sql, params) = existing_ids_sql(self.dialect(), coll, ids);
         self.queries.fetch_add(1, Ordering::Relaxed);
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                let (sql, params) = existing_ids_sql(self.dialect(), coll, ids);
-                db.read(move |conn| sqlite::query_strings(conn, &sql, &params)).await
-            }
-            Backend::Postgres(db) => db.existing_ids(coll, ids).await,
-        }
+        self.strings(&sql, params).await
     }
 
-    fn check_sql(
-        &self,
-        coll: &Arc<Collection>,
-        row: &Row,
-        check: Option<RuleCheck<'_>>,
-    ) -> Result<Option<(String, Vec<Param>)>, StoreError> {
-        let Some(check) = check else { return Ok(None) };
-        let mut c = query::Compiler::new(self.dialect(), check.schema, check.info);
-        let idp =
-            c.param(Param::Text(row.get("id").and_then(Value::as_str).unwrap_or_default().into()));
-        let rule = c.rule(coll, "t", check.rule)?;
-        let sql = format!(
-            "SELECT COUNT(*) FROM {} t WHERE t.\"id\" = {idp} AND {rule}",
-            dialect::quote_ident(&coll.name)
-        );
-        Ok(Some((sql, c.params)))
+    /// The first column of every row, as text, on a read connection.
+    async fn strings(&self, sql: &str, params: Vec<Param>) -> Result<Vec<String>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let sql = sql.to_string();
+                db.read(move |conn| sqlite::query_strings(conn, &sql, &params)).await
+            }
+            Backend::Postgres(db) => db.query_strings(sql, &params).await,
+        }
     }
 
     /// Compiles a rule against a schema without running it (validation of collection rules).

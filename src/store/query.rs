@@ -30,6 +30,10 @@ pub enum Param {
     Int(i64),
     Real(f64),
     Text(String),
+    /// A JSON value for a JSON column (`store::stored`; filters never bind one).
+    Json(Value),
+    /// SQL NULL in a JSON column.
+    JsonNull,
 }
 
 impl Param {
@@ -426,7 +430,8 @@ impl<'a> Compiler<'a> {
         let pattern = match (&r.lit, r.param_idx) {
             (Some(p), idx) => {
                 let text = match p {
-                    Param::Null => String::new(),
+                    Param::Null | Param::JsonNull => String::new(),
+                    Param::Json(v) => v.to_string(),
                     Param::Bool(b) => b.to_string(),
                     Param::Int(i) => i.to_string(),
                     Param::Real(f) => f.to_string(),
@@ -527,10 +532,11 @@ impl<'a> Compiler<'a> {
             other => (self.param(other.clone()), Some(self.params.len() - 1)),
         };
         let ty = match &p {
-            Param::Null => Ty::Any,
+            Param::Null | Param::JsonNull => Ty::Any,
             Param::Bool(_) => Ty::Bool,
             Param::Int(_) | Param::Real(_) => Ty::Number,
             Param::Text(_) => Ty::Text,
+            Param::Json(_) => Ty::Json,
         };
         Resolved {
             sql,

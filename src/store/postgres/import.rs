@@ -2,14 +2,14 @@
 //! table, holding multi-row `INSERT … ON CONFLICT ("id") DO NOTHING` statements, so copying the
 //! same rows again inserts nothing and fails nothing.
 //!
-//! A child module of `postgres` (it binds values with the same `bind_values` as record writes).
+//! A child module of `postgres` (it binds values as record writes do, `store::stored`).
 
 use sqlx::Postgres;
 
-use super::{bind_values, keyed_by_fields, map_error, BoxFut, Db};
+use super::{keyed, map_error, with_params, BoxFut, Db};
 use crate::model::collection::Collection;
 use crate::store::dialect::quote_ident;
-use crate::store::{Row, StoreError};
+use crate::store::{stored, Row, StoreError};
 
 /// PostgreSQL accepts at most 65 535 bind parameters in one statement.
 const MAX_PARAMS: usize = 65_535;
@@ -36,13 +36,12 @@ fn insert_sql(coll: &Collection, rows: usize) -> String {
             format!("({})", marks.join(", "))
         })
         .collect();
-    let sql = format!(
+    format!(
         "INSERT INTO {} ({}) VALUES {} ON CONFLICT (\"id\") DO NOTHING",
         quote_ident(&coll.name),
         cols.join(", "),
         tuples.join(", ")
-    );
-    keyed_by_fields(&sql, coll)
+    )
 }
 
 impl Import {
@@ -58,11 +57,13 @@ impl Import {
             let per_statement = (MAX_PARAMS / coll.fields.len().max(1)).max(1);
             let mut inserted = 0;
             for chunk in rows.chunks(per_statement) {
-                let sql = insert_sql(coll, chunk.len());
-                let query =
-                    chunk.iter().fold(sqlx::query(&sql), |q, row| bind_values(q, coll, row));
-                let done =
-                    query.execute(&mut *self.tx).await.map_err(|e| map_error(e, Some(coll)))?;
+                let params: Vec<_> =
+                    chunk.iter().flat_map(|row| stored::row_params(coll, row)).collect();
+                let sql = keyed(&insert_sql(coll, chunk.len()), &params);
+                let done = with_params(&sql, &params)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| map_error(e, Some(coll)))?;
                 inserted += done.rows_affected();
             }
             Ok(inserted)
@@ -90,7 +91,7 @@ mod tests {
         let sql = super::insert_sql(&c, 3);
         assert_eq!(
             sql,
-            "/* f:t */ INSERT INTO \"posts\" (\"id\") VALUES ($1), ($2), ($3) \
+            "INSERT INTO \"posts\" (\"id\") VALUES ($1), ($2), ($3) \
              ON CONFLICT (\"id\") DO NOTHING"
         );
     }

@@ -1,0 +1,220 @@
+//! The unit of work: the writes the service wants to commit together (a record and the rows it
+//! causes; later jobs and file metadata), written once for both engines. The service builds a
+//! [`Work`] with `Store::work()`, adds operations, and `Store::commit` runs them all in one
+//! transaction: every outbox row is written with them, and nothing is kept if one fails.
+//!
+//! Operations are plain data, so SQLite's writer thread can run them without borrowing from
+//! the request, and a new kind of write is one `Op` variant plus its function here (or in
+//! `ddl.rs` / `cascade.rs`), whatever the engine.
+
+use std::sync::Arc;
+
+use crate::model::collection::{Collection, Schema};
+use crate::store::changes::{self, Action, Change, Pending};
+use crate::store::dialect::{quote_ident, Dialect};
+use crate::store::engine::Tx;
+use crate::store::query::{self, Param};
+use crate::store::{cascade, ddl, schema_sql, stored, Row, RuleCheck, StoreError};
+
+/// A compiled rule check: `SELECT COUNT(*) …` that must not be 0 after the write.
+pub(crate) type Check = (String, Vec<Param>);
+
+/// One write of a unit of work.
+pub(crate) enum Op {
+    CreateCollection(Box<Collection>),
+    UpdateCollection {
+        old: Box<Collection>,
+        new: Box<Collection>,
+    },
+    DeleteCollection(Box<Collection>),
+    /// Deletes every record (no relation semantics, no outbox rows: PocketBase's truncate).
+    Truncate(Box<Collection>),
+    InsertRecord {
+        coll: Arc<Collection>,
+        row: Row,
+        check: Option<Check>,
+    },
+    UpdateRecord {
+        coll: Arc<Collection>,
+        id: String,
+        row: Row,
+        check: Option<Check>,
+    },
+    DeleteRecord {
+        schema: Arc<Schema>,
+        coll: Arc<Collection>,
+        id: String,
+    },
+}
+
+impl Op {
+    /// Whether this changes a collection's definition (other instances must reload).
+    pub(crate) fn changes_schema(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateCollection(_) | Op::UpdateCollection { .. } | Op::DeleteCollection(_)
+        )
+    }
+}
+
+/// Writes that commit together or not at all (see the module docs).
+pub struct Work {
+    pub(crate) dialect: &'static dyn Dialect,
+    pub(crate) ops: Vec<Op>,
+}
+
+impl Work {
+    pub(crate) fn new(dialect: &'static dyn Dialect) -> Work {
+        Work { dialect, ops: Vec::new() }
+    }
+
+    pub(crate) fn push(&mut self, op: Op) -> &mut Work {
+        self.ops.push(op);
+        self
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn create_collection(&mut self, c: &Collection) -> &mut Work {
+        self.push(Op::CreateCollection(Box::new(c.clone())))
+    }
+
+    /// Migrates the table of `old` to `new` (fields matched by id keep their data).
+    pub fn update_collection(&mut self, old: &Collection, new: &Collection) -> &mut Work {
+        self.push(Op::UpdateCollection { old: Box::new(old.clone()), new: Box::new(new.clone()) })
+    }
+
+    pub fn delete_collection(&mut self, c: &Collection) -> &mut Work {
+        self.push(Op::DeleteCollection(Box::new(c.clone())))
+    }
+
+    pub fn truncate_collection(&mut self, c: &Collection) -> &mut Work {
+        self.push(Op::Truncate(Box::new(c.clone())))
+    }
+
+    /// Inserts a record; with `check`, the rule must match the new row or nothing commits.
+    pub fn insert_record(
+        &mut self,
+        coll: &Arc<Collection>,
+        row: Row,
+        check: Option<RuleCheck<'_>>,
+    ) -> Result<&mut Work, StoreError> {
+        let check = check.map(|c| check_sql(self.dialect, coll, &row, c)).transpose()?;
+        Ok(self.push(Op::InsertRecord { coll: coll.clone(), row, check }))
+    }
+
+    /// Replaces the stored values of record `id` (every field of `row`); `check` as for
+    /// inserts; `NotFound` if there is no such record.
+    pub fn update_record(
+        &mut self,
+        coll: &Arc<Collection>,
+        id: &str,
+        row: Row,
+        check: Option<RuleCheck<'_>>,
+    ) -> Result<&mut Work, StoreError> {
+        let check = check.map(|c| check_sql(self.dialect, coll, &row, c)).transpose()?;
+        Ok(self.push(Op::UpdateRecord { coll: coll.clone(), id: id.to_string(), row, check }))
+    }
+
+    /// Deletes a record with relation semantics for the records referencing it (cascade,
+    /// block on a required relation, or remove the id): every record touched is a change.
+    pub fn delete_record(
+        &mut self,
+        schema: Arc<Schema>,
+        coll: &Arc<Collection>,
+        id: &str,
+    ) -> &mut Work {
+        self.push(Op::DeleteRecord { schema, coll: coll.clone(), id: id.to_string() })
+    }
+}
+
+/// The statement counting whether the written row `row` of `coll` satisfies `check.rule`.
+fn check_sql(
+    d: &'static dyn Dialect,
+    coll: &Arc<Collection>,
+    row: &Row,
+    check: RuleCheck<'_>,
+) -> Result<Check, StoreError> {
+    let mut c = query::Compiler::new(d, check.schema, check.info);
+    let id = row.get("id").and_then(serde_json::Value::as_str).unwrap_or_default();
+    let idp = c.param(Param::Text(id.into()));
+    let rule = c.rule(coll, "t", check.rule)?;
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} t WHERE t.\"id\" = {idp} AND {rule}",
+        quote_ident(&coll.name)
+    );
+    Ok((sql, c.params))
+}
+
+/// Runs every operation of a unit of work in the caller's open transaction (the engine commits
+/// or rolls back); returns the changes written to the outbox, in order.
+pub(crate) async fn run<T: Tx>(
+    tx: &mut T,
+    instance: &str,
+    ops: &[Op],
+) -> Result<Vec<Change>, StoreError> {
+    let mut pending = Vec::new();
+    for op in ops {
+        match op {
+            Op::CreateCollection(c) => ddl::create_collection(tx, c).await?,
+            Op::UpdateCollection { old, new } => ddl::update_collection(tx, old, new).await?,
+            Op::DeleteCollection(c) => ddl::delete_collection(tx, c).await?,
+            Op::Truncate(c) => {
+                tx.exec(&format!("DELETE FROM {}", quote_ident(&c.name)), &[]).await?;
+            }
+            Op::InsertRecord { coll, row, check } => {
+                let sql = schema_sql::insert_sql(tx.dialect(), coll);
+                tx.write(coll, &sql, &stored::row_params(coll, row)).await?;
+                run_check(tx, check.as_ref()).await?;
+                pending.push(
+                    Pending::new(&coll.id, changes::id_of(row), Action::Create).with_record(row),
+                );
+            }
+            Op::UpdateRecord { coll, id, row, check } => {
+                let sql = schema_sql::update_sql(tx.dialect(), coll);
+                let mut params = stored::row_params(coll, row);
+                params.push(Param::Text(id.clone()));
+                if tx.write(coll, &sql, &params).await? == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                run_check(tx, check.as_ref()).await?;
+                pending.push(Pending::new(&coll.id, id, Action::Update).with_record(row));
+            }
+            Op::DeleteRecord { schema, coll, id } => {
+                pending.extend(cascade::delete(tx, schema, coll, id).await?);
+            }
+        }
+    }
+    write_changes(tx, instance, pending).await
+}
+
+/// `RuleFailed` when the check counts 0 (the caller rolls back).
+async fn run_check<T: Tx>(tx: &mut T, check: Option<&Check>) -> Result<(), StoreError> {
+    if let Some((sql, params)) = check {
+        if tx.int(sql, params).await? == 0 {
+            return Err(StoreError::RuleFailed);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the outbox rows of `pending`; returns them positioned.
+async fn write_changes<T: Tx>(
+    tx: &mut T,
+    instance: &str,
+    pending: Vec<Pending>,
+) -> Result<Vec<Change>, StoreError> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("{} RETURNING pos", changes::insert_sql(tx.dialect(), 1));
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        let pos = tx.int(&sql, &p.params(instance)).await?;
+        out.push(p.into_change(pos));
+    }
+    Ok(out)
+}
