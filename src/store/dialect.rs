@@ -170,10 +170,10 @@ impl Dialect for Sqlite {
     }
 
     fn create_table(&self, c: &Collection) -> Vec<String> {
-        vec![schema_sql::create_table(c)]
+        vec![schema_sql::create_table(c, &schema_sql::SQLITE_TYPES)]
     }
     fn column_def(&self, f: &Field) -> String {
-        schema_sql::column_def(f)
+        schema_sql::column_def(f, &schema_sql::SQLITE_TYPES)
     }
     fn convert_column(&self, table: &str, col: &str, to_multi: bool) -> Vec<String> {
         let set = if to_multi {
@@ -316,10 +316,10 @@ impl Dialect for Postgres {
     }
 
     fn create_table(&self, c: &Collection) -> Vec<String> {
-        vec![schema_sql::pg_create_table(c), schema_sql::pg_rowid_index(c)]
+        vec![schema_sql::create_table(c, &schema_sql::PG_TYPES), schema_sql::pg_rowid_index(c)]
     }
     fn column_def(&self, f: &Field) -> String {
-        schema_sql::pg_column_def(f)
+        schema_sql::column_def(f, &schema_sql::PG_TYPES)
     }
     fn convert_column(&self, table: &str, col: &str, to_multi: bool) -> Vec<String> {
         let (ty, using, default) = if to_multi {

@@ -9,30 +9,36 @@ use crate::model::field::{Field, FieldKind};
 use crate::store::dialect::{quote_ident, Dialect};
 use crate::store::StoreError;
 
-/// The column definition of a field (SQLite types, PocketBase-compatible).
-pub(crate) fn column_def(f: &Field) -> String {
-    let ty = match &f.kind {
-        FieldKind::Text { primary_key: true, .. } => "TEXT PRIMARY KEY NOT NULL",
-        FieldKind::Number { .. } => "NUMERIC DEFAULT 0 NOT NULL",
-        FieldKind::Bool => "BOOLEAN DEFAULT FALSE NOT NULL",
-        FieldKind::Json { .. } => "JSON DEFAULT NULL",
-        FieldKind::GeoPoint => "JSON DEFAULT '{\"lon\":0,\"lat\":0}' NOT NULL",
-        _ if f.is_multi() => "JSON DEFAULT '[]' NOT NULL",
-        _ => "TEXT DEFAULT '' NOT NULL",
-    };
-    format!("{} {ty}", quote_ident(&f.name))
+/// The column type of each kind of field, per engine (`column_def`).
+pub(crate) struct ColumnTypes {
+    primary_key: &'static str,
+    number: &'static str,
+    bool: &'static str,
+    json: &'static str,
+    geo_point: &'static str,
+    multi: &'static str,
+    text: &'static str,
+    /// Columns every table has besides the fields.
+    hidden: &'static [&'static str],
 }
 
-pub(crate) fn create_table(c: &Collection) -> String {
-    let cols: Vec<String> = c.fields.iter().map(column_def).collect();
-    format!("CREATE TABLE {} ({})", quote_ident(&c.name), cols.join(", "))
-}
+/// SQLite's column types, as PocketBase declares them.
+pub(crate) const SQLITE_TYPES: ColumnTypes = ColumnTypes {
+    primary_key: "TEXT PRIMARY KEY NOT NULL",
+    number: "NUMERIC DEFAULT 0 NOT NULL",
+    bool: "BOOLEAN DEFAULT FALSE NOT NULL",
+    json: "JSON DEFAULT NULL",
+    geo_point: "JSON DEFAULT '{\"lon\":0,\"lat\":0}' NOT NULL",
+    multi: "JSON DEFAULT '[]' NOT NULL",
+    text: "TEXT DEFAULT '' NOT NULL",
+    hidden: &[],
+};
 
 /// The hidden insertion-order column of every PostgreSQL collection table (SQLite has `rowid`).
 /// Not a field: never selected, never rendered; `@rowid` sorts and the default order use it.
 pub(crate) const PG_ROWID: &str = "_rowid";
 
-/// The column definition of a field in PostgreSQL.
+/// PostgreSQL's column types.
 ///
 /// Why these types:
 /// - text-like fields (text, email, url, editor, password, single select/relation/file) are
@@ -48,24 +54,37 @@ pub(crate) const PG_ROWID: &str = "_rowid";
 /// - json is `JSONB NULL` (NULL is "no value", distinct from the JSON `null`), geoPoint is
 ///   `JSONB NOT NULL DEFAULT '{"lon":0,"lat":0}'`, multi-value select/relation/file are
 ///   `JSONB NOT NULL DEFAULT '[]'`: JSONB gives containment and element iteration for filters
-///   and relation semantics, and validates what is stored.
-pub(crate) fn pg_column_def(f: &Field) -> String {
+///   and relation semantics, and validates what is stored;
+/// - every table also has the hidden `"_rowid" BIGSERIAL` insertion-order column.
+pub(crate) const PG_TYPES: ColumnTypes = ColumnTypes {
+    primary_key: "TEXT COLLATE \"C\" PRIMARY KEY NOT NULL",
+    number: "DOUBLE PRECISION NOT NULL DEFAULT 0",
+    bool: "BOOLEAN NOT NULL DEFAULT FALSE",
+    json: "JSONB NULL DEFAULT NULL",
+    geo_point: "JSONB NOT NULL DEFAULT '{\"lon\":0,\"lat\":0}'::jsonb",
+    multi: "JSONB NOT NULL DEFAULT '[]'::jsonb",
+    text: "TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+    hidden: &["\"_rowid\" BIGSERIAL NOT NULL"],
+};
+
+/// The column definition of a field.
+pub(crate) fn column_def(f: &Field, t: &ColumnTypes) -> String {
     let ty = match &f.kind {
-        FieldKind::Text { primary_key: true, .. } => "TEXT COLLATE \"C\" PRIMARY KEY NOT NULL",
-        FieldKind::Number { .. } => "DOUBLE PRECISION NOT NULL DEFAULT 0",
-        FieldKind::Bool => "BOOLEAN NOT NULL DEFAULT FALSE",
-        FieldKind::Json { .. } => "JSONB NULL DEFAULT NULL",
-        FieldKind::GeoPoint => "JSONB NOT NULL DEFAULT '{\"lon\":0,\"lat\":0}'::jsonb",
-        _ if f.is_multi() => "JSONB NOT NULL DEFAULT '[]'::jsonb",
-        _ => "TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+        FieldKind::Text { primary_key: true, .. } => t.primary_key,
+        FieldKind::Number { .. } => t.number,
+        FieldKind::Bool => t.bool,
+        FieldKind::Json { .. } => t.json,
+        FieldKind::GeoPoint => t.geo_point,
+        _ if f.is_multi() => t.multi,
+        _ => t.text,
     };
     format!("{} {ty}", quote_ident(&f.name))
 }
 
-/// `CREATE TABLE` for PostgreSQL: the fields plus the hidden `_rowid` column.
-pub(crate) fn pg_create_table(c: &Collection) -> String {
-    let mut cols: Vec<String> = c.fields.iter().map(pg_column_def).collect();
-    cols.push(format!("{} BIGSERIAL NOT NULL", quote_ident(PG_ROWID)));
+/// `CREATE TABLE` with the fields' columns and the engine's hidden ones.
+pub(crate) fn create_table(c: &Collection, t: &ColumnTypes) -> String {
+    let mut cols: Vec<String> = c.fields.iter().map(|f| column_def(f, t)).collect();
+    cols.extend(t.hidden.iter().map(|h| h.to_string()));
     format!("CREATE TABLE {} ({})", quote_ident(&c.name), cols.join(", "))
 }
 
@@ -181,6 +200,11 @@ impl IndexDef {
                 },
             )
             .collect();
+        self.render(table, &cols, self.where_clause.clone())
+    }
+
+    /// `CREATE [UNIQUE] INDEX name ON table (cols) [WHERE …]`.
+    fn render(&self, table: &str, cols: &[String], where_clause: Option<String>) -> String {
         let mut sql = format!(
             "CREATE {}INDEX {} ON {} ({})",
             if self.unique { "UNIQUE " } else { "" },
@@ -188,9 +212,9 @@ impl IndexDef {
             quote_ident(table),
             cols.join(", ")
         );
-        if let Some(w) = &self.where_clause {
+        if let Some(w) = where_clause {
             sql.push_str(" WHERE ");
-            sql.push_str(w);
+            sql.push_str(&w);
         }
         sql
     }
@@ -232,18 +256,8 @@ impl IndexDef {
                 format!("{col}{dir}")
             })
             .collect();
-        let mut sql = format!(
-            "CREATE {}INDEX {} ON {} ({})",
-            if self.unique { "UNIQUE " } else { "" },
-            quote_ident(&self.name),
-            quote_ident(table),
-            cols.join(", ")
-        );
-        if let Some(w) = &self.where_clause {
-            sql.push_str(" WHERE ");
-            sql.push_str(&quote_field_names(w, c));
-        }
-        sql
+        let where_clause = self.where_clause.as_deref().map(|w| quote_field_names(w, c));
+        self.render(table, &cols, where_clause)
     }
 }
 
@@ -340,7 +354,7 @@ mod tests {
 
     #[test]
     fn pg_table_has_the_hidden_rowid() {
-        let sql = pg_create_table(&users());
+        let sql = create_table(&users(), &PG_TYPES);
         assert!(sql.starts_with("CREATE TABLE \"users\" (\"id\" TEXT COLLATE \"C\" PRIMARY KEY"));
         assert!(sql.ends_with("\"_rowid\" BIGSERIAL NOT NULL)"), "{sql}");
     }

@@ -3,7 +3,7 @@
 //! JSON shape, and the record statements: the same operations `sqlite.rs` offers, as async
 //! functions. Statements are built at run time (no sqlx macros) with `$n` placeholders.
 //!
-//! Column types are decided in `schema_sql::pg_column_def`. Every collection table also has the
+//! Column types are decided in `schema_sql::PG_TYPES`. Every collection table also has the
 //! hidden `"_rowid" BIGSERIAL` insertion-order column (`schema_sql::PG_ROWID`).
 
 use std::future::Future;

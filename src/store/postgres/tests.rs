@@ -184,7 +184,7 @@ async fn every_field_type_round_trips() {
         })
     );
 
-    // The column types chosen in `schema_sql::pg_column_def`, plus the hidden `_rowid`.
+    // The column types chosen in `schema_sql::PG_TYPES`, plus the hidden `_rowid`.
     let Backend::Postgres(db) = &store.backend else { panic!("not PostgreSQL") };
     let types = db
         .query_strings(
