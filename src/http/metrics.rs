@@ -21,6 +21,8 @@ const REQUESTS: &str = "basalt_http_requests_total";
 const DURATION: &str = "basalt_http_request_duration_seconds";
 const POOL: &str = "basalt_db_pool_connections";
 const POOL_MAX: &str = "basalt_db_pool_max_connections";
+const FEED_POSITION: &str = "basalt_change_feed_position";
+const FEED_LAG: &str = "basalt_change_feed_lag_seconds";
 
 /// Latency buckets in seconds: from a cached read (~1 ms) to the pool's acquire timeout (5 s)
 /// and beyond.
@@ -72,6 +74,14 @@ impl Metrics {
             );
             metrics::describe_gauge!(POOL, "Database connections by state (in_use, idle)");
             metrics::describe_gauge!(POOL_MAX, "Database connections the pool may open");
+            metrics::describe_gauge!(
+                FEED_POSITION,
+                "Outbox position of the last change published on this instance's change feed"
+            );
+            metrics::describe_gauge!(
+                FEED_LAG,
+                "Commit-to-publication delay of the last change from another instance"
+            );
         });
         Metrics {
             recorder,
@@ -128,6 +138,14 @@ impl Metrics {
             metrics::gauge!(POOL, "state" => "in_use").set(f64::from(in_use));
             metrics::gauge!(POOL, "state" => "idle").set(f64::from(idle));
             metrics::gauge!(POOL_MAX).set(f64::from(max));
+        });
+    }
+
+    /// Sets the change-feed gauges (called when scraped).
+    pub fn set_feed(&self, position: i64, lag_ms: i64) {
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::gauge!(FEED_POSITION).set(position as f64);
+            metrics::gauge!(FEED_LAG).set(lag_ms as f64 / 1000.0);
         });
     }
 

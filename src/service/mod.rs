@@ -124,6 +124,13 @@ impl Service {
     }
 
     /// How busy the database connections are (engine-neutral numbers, for metrics).
+    /// How current the change feed is: (last position published, delivery lag in ms).
+    pub fn feed_stats(&self) -> (i64, i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.store.feed_stats();
+        (s.position.load(Relaxed), s.lag_ms.load(Relaxed))
+    }
+
     pub fn pool_stats(&self) -> crate::store::PoolStats {
         self.store.pool_stats()
     }

@@ -61,6 +61,27 @@ pub struct Change {
     pub local: bool,
 }
 
+/// How current this instance's change feed is, for metrics.
+#[derive(Debug, Default)]
+pub struct FeedStats {
+    /// The position of the last change published on this instance's feed.
+    pub position: std::sync::atomic::AtomicI64,
+    /// Milliseconds from the commit of the last change published to its publication (other
+    /// instances' changes on PostgreSQL; local changes are published right after their commit).
+    pub lag_ms: std::sync::atomic::AtomicI64,
+}
+
+impl FeedStats {
+    /// Records a publication; `lag_ms` for changes read back from the outbox.
+    pub(crate) fn published(&self, pos: i64, lag_ms: Option<i64>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.position.fetch_max(pos, Relaxed);
+        if let Some(lag) = lag_ms {
+            self.lag_ms.store(lag.max(0), Relaxed);
+        }
+    }
+}
+
 /// A change about to be written to the outbox (its position is not known yet).
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {

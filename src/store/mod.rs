@@ -32,7 +32,7 @@ use crate::model::filter::ast::Expr;
 use crate::model::filter::SortItem;
 use crate::model::request::RequestInfo;
 
-pub use changes::{Action, Change, FEED_CAPACITY};
+pub use changes::{Action, Change, FeedStats, FEED_CAPACITY};
 pub use query::{Param, QueryError};
 pub use transfer::{copy_database, Definition, Progress, Report, TableReport, DEFAULT_BATCH_SIZE};
 pub use work::Work;
@@ -131,6 +131,7 @@ pub struct Store {
     instance: String,
     /// The change feed: local changes after commit, other instances' from the outbox tailer.
     feed: tokio::sync::broadcast::Sender<Change>,
+    feed_stats: Arc<FeedStats>,
 }
 
 /// `SELECT` of the ids of `coll` that are in `ids` (bound as one JSON array parameter).
@@ -185,7 +186,7 @@ impl Store {
             let db = postgres::Db::open(url).await?;
             let store = Store::with_backend(Backend::Postgres(db));
             if let Backend::Postgres(db) = &store.backend {
-                db.start_feed(&store.instance, store.feed.clone());
+                db.start_feed(&store.instance, store.feed.clone(), store.feed_stats.clone());
             }
             return Ok(store);
         }
@@ -197,7 +198,18 @@ impl Store {
 
     fn with_backend(backend: Backend) -> Store {
         let (feed, _) = tokio::sync::broadcast::channel(FEED_CAPACITY);
-        Store { backend, queries: AtomicU64::new(0), instance: crate::util::random_alnum(16), feed }
+        Store {
+            backend,
+            queries: AtomicU64::new(0),
+            instance: crate::util::random_alnum(16),
+            feed,
+            feed_stats: Arc::default(),
+        }
+    }
+
+    /// How current the change feed is (position and delivery lag), for metrics.
+    pub fn feed_stats(&self) -> &FeedStats {
+        &self.feed_stats
     }
 
     /// The change feed: every record change committed from now on, by this process or (on
@@ -257,9 +269,8 @@ impl Store {
 
     /// Publishes committed changes (no subscriber is fine) and wakes other instances.
     fn publish(&self, changes: &[Change]) {
-        if changes.is_empty() {
-            return;
-        }
+        let Some(last) = changes.last() else { return };
+        self.feed_stats.published(last.pos, None);
         // Nobody subscribed (the common case until realtime and jobs arrive): no clones.
         if self.feed.receiver_count() > 0 {
             for c in changes {

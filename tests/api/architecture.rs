@@ -285,6 +285,28 @@ fn sql_and_database_crates_only_in_store() {
     assert!(bad.is_empty(), "SQL outside src/store/:\n{}", bad.join("\n"));
 }
 
+/// Inside `store/`, the database drivers belong to the engine directories: the algorithms
+/// (`ddl.rs`, `work.rs`, `cascade.rs`, `stored.rs`, `query.rs`, …) are written once over
+/// `engine::Tx` and `Dialect`, so a new store method needs one implementation.
+#[test]
+fn driver_crates_only_in_engine_directories() {
+    // `migrate.rs` applies each engine's embedded migration files; `pg_test_db.rs` is test
+    // scaffolding that creates databases.
+    let allowed = ["store/sqlite/", "store/postgres/", "store/migrate.rs", "store/pg_test_db.rs"];
+    let mut bad = Vec::new();
+    for s in sources() {
+        if !s.rel.starts_with("store/") || allowed.iter().any(|a| s.rel.starts_with(a)) {
+            continue;
+        }
+        for (n, line) in s.code.lines().enumerate() {
+            if line.contains("rusqlite") || line.contains("sqlx::") || line.contains("use sqlx") {
+                bad.push(format!("src/{}:{}: {:?}", s.rel, n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "database drivers outside the engine directories:\n{}", bad.join("\n"));
+}
+
 #[test]
 fn axum_only_in_http_and_app() {
     let mut bad = Vec::new();

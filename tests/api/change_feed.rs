@@ -128,6 +128,8 @@ async fn feed_reports_every_row_of_a_cascading_delete() {
     got.sort();
     assert_eq!(got, expected_cascade(&post, &comment, &like, &bookmark));
     assert_eq!(cascade.last().map(|c| c.record_id.clone()), Some(post.clone()), "root last");
+    // The feed's position metric follows what was published.
+    assert_eq!(app.svc.feed_stats().0, cascade.last().expect("cascade").pos);
 
     // An update carries the record as written.
     let (status, _) = app
@@ -200,6 +202,10 @@ async fn another_instance_sees_the_cascade_on_its_feed() {
     let mut got = summary(&a, &cascade);
     got.sort();
     assert_eq!(got, expected_cascade(&post, &comment, &like, &bookmark));
+    // B's feed metrics follow what it published from A's commits.
+    let (position, lag_ms) = b.svc.feed_stats();
+    assert_eq!(position, cascade.last().expect("cascade").pos);
+    assert!((0..60_000).contains(&lag_ms), "lag {lag_ms} ms");
 
     // Writes from both instances at once reach the other one, none lost.
     let mut rx_a = a.svc.changes();

@@ -143,6 +143,8 @@ async fn metrics_are_for_superusers_and_count_requests_by_route_template() {
     );
     assert!(sample(&text, r#"basalt_db_pool_connections{state="in_use"}"#).is_some(), "{text}");
     assert!(sample(&text, r#"basalt_db_pool_connections{state="idle"}"#).is_some(), "{text}");
+    assert!(sample(&text, "basalt_change_feed_position").is_some(), "{text}");
+    assert!(sample(&text, "basalt_change_feed_lag_seconds").is_some(), "{text}");
     let max = sample(&text, "basalt_db_pool_max_connections").expect("pool size");
     assert!(max >= 1.0, "{text}");
     app.stop().await;

@@ -24,6 +24,8 @@ pub async fn render(
     }
     let pool = s.svc.pool_stats();
     s.metrics.set_pool(pool.max, pool.idle, pool.in_use);
+    let (position, lag_ms) = s.svc.feed_stats();
+    s.metrics.set_feed(position, lag_ms);
     let content_type = HeaderValue::from_static(metrics::CONTENT_TYPE);
     Ok(([(CONTENT_TYPE, content_type)], s.metrics.render()).into_response())
 }

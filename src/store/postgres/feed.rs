@@ -20,7 +20,7 @@ use sqlx::postgres::PgPool;
 use sqlx::Row as _;
 use tokio::sync::{broadcast, watch, Notify};
 
-use crate::store::changes::{self, Change};
+use crate::store::changes::{self, Change, FeedStats};
 
 /// The channel of the out-of-transaction wake-up signal; no payload.
 pub(crate) const CHANGES_CHANNEL: &str = "basalt_changes";
@@ -78,11 +78,13 @@ impl Tail {
 }
 
 /// Reads the outbox after `last` with the snapshot bounds of the same statement.
-async fn read(pool: &PgPool, last: i64) -> Result<(Vec<OutboxRow>, u64, u64), sqlx::Error> {
+/// Also the age in milliseconds of the newest row read (its commit-to-read delay, near enough).
+async fn read(pool: &PgPool, last: i64) -> Result<(Vec<OutboxRow>, u64, u64, i64), sqlx::Error> {
     let rows = sqlx::query(
         "WITH s AS (SELECT pg_current_snapshot() AS snap) \
          SELECT pg_snapshot_xmin(s.snap)::text, pg_snapshot_xmax(s.snap)::text, \
-                c.pos, c.instance, c.collection, c.record, c.action \
+                c.pos, c.instance, c.collection, c.record, c.action, \
+                (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint - c.created \
          FROM s LEFT JOIN LATERAL \
               (SELECT * FROM _changes WHERE pos > $1 ORDER BY pos LIMIT $2) c ON true \
          ORDER BY c.pos",
@@ -92,15 +94,16 @@ async fn read(pool: &PgPool, last: i64) -> Result<(Vec<OutboxRow>, u64, u64), sq
     .fetch_all(pool)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
-    let (mut xmin, mut xmax) = (0u64, 0u64);
+    let (mut xmin, mut xmax, mut age) = (0u64, 0u64, 0i64);
     for r in &rows {
         xmin = r.try_get::<String, _>(0)?.parse().unwrap_or(0);
         xmax = r.try_get::<String, _>(1)?.parse().unwrap_or(0);
         if let Some(pos) = r.try_get::<Option<i64>, _>(2)? {
             out.push((pos, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?));
+            age = r.try_get::<Option<i64>, _>(7)?.unwrap_or(0);
         }
     }
-    Ok((out, xmin, xmax))
+    Ok((out, xmin, xmax, age))
 }
 
 /// Publishes other instances' changes from the outbox, starting after the last position
@@ -110,6 +113,7 @@ pub(crate) fn spawn_tailer(
     pool: PgPool,
     instance: String,
     feed: broadcast::Sender<Change>,
+    stats: Arc<FeedStats>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -128,11 +132,12 @@ pub(crate) fn spawn_tailer(
                     }
                 };
                 loop {
-                    let (rows, xmin, xmax) = read(&pool, t.last).await?;
+                    let (rows, xmin, xmax, age) = read(&pool, t.last).await?;
                     let full = rows.len() as i64 >= BATCH;
                     for row in t.advance(rows, xmin, xmax) {
                         let change = changes::from_outbox(&instance, row);
                         if !change.local {
+                            stats.published(change.pos, Some(age));
                             // No subscriber is fine: nobody is listening yet.
                             let _ = feed.send(change);
                         }

@@ -245,12 +245,14 @@ impl Db {
         &self,
         instance: &str,
         feed: tokio::sync::broadcast::Sender<crate::store::changes::Change>,
+        stats: Arc<crate::store::changes::FeedStats>,
     ) {
         let stop = self.stop_listener.subscribe();
         feed::spawn_tailer(
             self.pool.clone(),
             instance.to_string(),
             feed,
+            stats,
             self.changes_wake.clone(),
             stop.clone(),
         );
