@@ -218,3 +218,7 @@ async fn write_changes<T: Tx>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "work_tests.rs"]
+mod tests;
