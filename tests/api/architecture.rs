@@ -305,7 +305,7 @@ fn axum_only_in_http_and_app() {
 fn layer_dependencies_point_inwards() {
     let allowed: &[(&str, &[&str])] = &[
         ("model", &["model", "util"]),
-        ("store", &["store", "model", "util"]),
+        ("store", &["store", "model", "util", "config"]),
         ("service", &["service", "store", "model", "util"]),
         ("http", &["http", "service", "model", "util"]),
         ("util", &["util"]),
