@@ -39,7 +39,7 @@ pub enum AppError {
 
 /// Opens the data directory and the core service without binding a port (CLI commands).
 pub async fn open_service(config: &Config) -> Result<Arc<Service>, AppError> {
-    let store = Arc::new(Store::open(&config.data_dir, config.db_url.as_deref()).await?);
+    let store = Arc::new(Store::open(&config.db).await?);
     Ok(Arc::new(Service::new(store).await?))
 }
 
@@ -49,7 +49,8 @@ impl App {
         let listener = TcpListener::bind(config.http)
             .await
             .map_err(|source| AppError::Bind { addr: config.http, source })?;
-        let metrics = Arc::new(Metrics::new(config.metrics_token.clone()));
+        let token = config.metrics_token.as_ref().map(|t| t.expose().to_string());
+        let metrics = Arc::new(Metrics::new(token));
         Ok(App { svc, metrics, listener })
     }
 

@@ -1,14 +1,11 @@
-//! The `basalt` binary: logging setup (`cli::init_logging`), then the CLI.
+//! The `basalt` binary: runs the CLI (which loads the configuration and sets up logging) and
+//! turns its result into the exit code.
 
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match basalt::cli::init_logging() {
-        Ok(()) => basalt::cli::run().await,
-        Err(e) => Err(e),
-    };
-    match result {
+    match basalt::cli::run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");

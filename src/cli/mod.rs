@@ -1,30 +1,33 @@
 //! Command line (clap), with PocketBase's commands and flags: `serve`, `superuser`, `migrate`,
-//! plus `migrate-db` (copy a SQLite project into PostgreSQL). `logging` sets up tracing for
-//! the binary (`BASALT_LOG`, `BASALT_LOG_FORMAT`).
+//! plus `migrate-db` (copy a SQLite project into PostgreSQL). The flags are one layer of the
+//! `Config` (`config::Config::load` merges them over the config file and the environment);
+//! `logging` sets up tracing for the binary from it.
 
 mod logging;
 
-pub use logging::{init_logging, LogFormat};
-
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::app::{open_service, shutdown_signal, App};
-use crate::config::Config;
+use crate::config::{Config, DbLocation, Flags, Secret};
 
 #[derive(Debug, Parser)]
 #[command(name = "basalt", version, about = "A PocketBase-compatible backend in one binary")]
 pub struct Cli {
-    /// The data directory.
-    #[arg(long, global = true, env = "BASALT_DIR", default_value = "./basalt_data")]
-    dir: PathBuf,
-    /// Store data in PostgreSQL instead of the embedded SQLite (`postgres://user@host/db`).
-    #[arg(long, global = true, env = "BASALT_DB")]
+    /// A TOML config file (see README, "Configuration"); env: BASALT_CONFIG.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// The data directory [default: ./basalt_data; env: BASALT_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Store data in PostgreSQL instead of the embedded SQLite (`postgres://user@host/db`)
+    /// [env: BASALT_DB].
+    #[arg(long, global = true, value_name = "URL")]
     db: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -34,11 +37,12 @@ pub struct Cli {
 enum Command {
     /// Starts the web server.
     Serve {
-        /// TCP address to listen on.
-        #[arg(long, env = "BASALT_HTTP", default_value = "127.0.0.1:8090")]
-        http: SocketAddr,
-        /// A bearer token that may read /api/metrics (superusers always may).
-        #[arg(long, env = "BASALT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        /// TCP address to listen on [default: 127.0.0.1:8090; env: BASALT_HTTP].
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+        /// A bearer token that may read /api/metrics (superusers always may)
+        /// [env: BASALT_METRICS_TOKEN].
+        #[arg(long, value_name = "TOKEN")]
         metrics_token: Option<String>,
     },
     /// Manages superusers.
@@ -75,18 +79,33 @@ enum SuperuserCmd {
     Delete { email: String },
 }
 
-/// Parses the command line and runs the command.
+impl Cli {
+    /// This command line as the top configuration layer.
+    fn flags(&self) -> Flags {
+        let mut flags = Flags {
+            config: self.config.clone(),
+            dir: self.dir.clone(),
+            db: self.db.clone().map(Secret::new),
+            ..Flags::default()
+        };
+        if let Command::Serve { http, metrics_token } = &self.command {
+            flags.http = *http;
+            flags.metrics_token = metrics_token.clone().map(Secret::new);
+        }
+        flags
+    }
+}
+
+/// Parses the command line, loads the configuration, sets up logging and runs the command.
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = Config { data_dir: cli.dir, db_url: cli.db, ..Config::default() };
+    let config = Config::load(&cli.flags())?;
+    logging::init_logging(&config)?;
     match cli.command {
-        Command::Serve { http, metrics_token } => {
-            config.http = http;
-            // An empty token (`BASALT_METRICS_TOKEN=`) is no token, not one anybody can send.
-            config.metrics_token = metrics_token.filter(|t| !t.is_empty());
+        Command::Serve { .. } => {
             let app = App::build(&config).await?;
             let addr = app.local_addr()?;
-            tracing::info!(%addr, dir = %config.data_dir.display(), "server started");
+            tracing::info!(%addr, db = %config.db, "server started");
             println_out(&format!("Server started at http://{addr}\n├─ REST API:  http://{addr}/api/\n└─ Dashboard: http://{addr}/_/"));
             app.run_until(shutdown_signal()).await?;
         }
@@ -118,15 +137,17 @@ pub async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The SQLite file named by `--from`: a data directory (its `data.db`), a file, or a
-/// `sqlite://` URL of either (`sqlite:///abs/path`, `sqlite://relative/path`).
+/// The SQLite file named by `--from`: a data directory (its `data.db`) or a file, given as a
+/// path or a `sqlite://` URL of either (`sqlite:///abs/path`, `sqlite://relative/path`).
 fn sqlite_source(from: &str) -> anyhow::Result<PathBuf> {
-    let path = match from.strip_prefix("sqlite://") {
-        Some(rest) => PathBuf::from(rest.split('?').next().unwrap_or(rest)),
-        None if from.contains("://") => {
-            anyhow::bail!("--from {from:?}: expected a data directory or a sqlite:// URL")
+    let path = match DbLocation::parse(from) {
+        Ok(DbLocation::Sqlite { dir }) => dir,
+        Ok(DbLocation::Postgres { .. }) => {
+            anyhow::bail!(
+                "--from: PostgreSQL is not a source: expected a data directory or a sqlite:// URL"
+            )
         }
-        None => PathBuf::from(from),
+        Err(e) => anyhow::bail!("--from: {e}; expected a data directory or a sqlite:// URL"),
     };
     if path.is_dir() {
         let file = path.join("data.db");
@@ -141,15 +162,27 @@ fn sqlite_source(from: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// The PostgreSQL database named by `--to`.
+fn postgres_target(to: &str) -> anyhow::Result<DbLocation> {
+    match DbLocation::parse(to) {
+        Ok(pg @ DbLocation::Postgres { .. }) => Ok(pg),
+        Ok(DbLocation::Sqlite { .. }) => {
+            anyhow::bail!("--to: expected a postgres:// or postgresql:// URL")
+        }
+        Err(e) => anyhow::bail!("--to: {e}"),
+    }
+}
+
 /// `basalt migrate-db`: copies, shows progress on stderr and the count check on stdout; fails
 /// (exit code 1) when a table's counts differ.
 async fn migrate_db(from: &str, to: &str, batch_size: u32) -> anyhow::Result<()> {
     use crate::store::{copy_database, Progress, Store};
     let source = sqlite_source(from)?;
+    let target = postgres_target(to)?;
     let src = Store::open_sqlite_file(&source)
         .await
         .with_context(|| format!("opening the source {}", source.display()))?;
-    let dst = Store::open(Path::new(""), Some(to)).await.context("opening the target")?;
+    let dst = Store::open(&target).await.context("opening the target")?;
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut show = |p: &Progress| {

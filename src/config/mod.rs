@@ -1,59 +1,302 @@
-//! Boot configuration: what needs a restart to change. Built once by `cli` from flags (clap also
-//! reads the `BASALT_*` environment variables), then passed explicitly; no globals.
+//! Boot configuration: what needs a restart to change. `Config::load` reads every source once,
+//! in increasing precedence: built-in defaults < a config file (`--config` / `BASALT_CONFIG`,
+//! TOML) < `BASALT_*` environment variables < command-line flags. `Config::resolve` is the same
+//! merge as a pure function (tests). The result is passed explicitly; no globals.
+//!
+//! The only module that reads the process environment, and the only one that reads a database
+//! URL (`DbLocation`). Must not depend on any room but `util`, or print a secret (`Secret`).
 
+mod location;
+mod secret;
+
+pub use location::{DbLocation, LocationError};
+pub use secret::Secret;
+
+use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// How to run a server. Build it with `..Config::default()` so new settings keep their defaults.
-#[derive(Clone)]
+use serde::Deserialize;
+
+/// How to run a server. Every field has a default (`Config::default()`), so tests build one
+/// with `..Config::default()`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (tests).
     pub http: SocketAddr,
-    /// Data directory holding `data.db`.
-    pub data_dir: PathBuf,
-    /// A `postgres://` URL to store everything in PostgreSQL instead of SQLite. It may hold a
-    /// password: never log it (`Debug` redacts it).
-    pub db_url: Option<String>,
+    /// Where the data lives: SQLite in the data directory, or a PostgreSQL URL.
+    pub db: DbLocation,
     /// A bearer token that may read `/api/metrics` besides superusers (a Prometheus scraper has
-    /// no superuser login). A secret: `Debug` redacts it.
-    pub metrics_token: Option<String>,
+    /// no superuser login).
+    pub metrics_token: Option<Secret>,
+    /// The log filter (an `EnvFilter` directive); `None` is the built-in default.
+    pub log: Option<String>,
+    pub log_format: LogFormat,
+}
+
+/// The log line formats: `text` for people, `json` (one object per line) for log collectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the command line said, already typed by clap where it can be; `None` (or an empty
+/// value) is "not given". Only the `serve` command has `http` and `metrics_token`.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub http: Option<SocketAddr>,
+    pub dir: Option<PathBuf>,
+    pub db: Option<Secret>,
+    pub metrics_token: Option<Secret>,
+}
+
+/// A config file's path (named in errors) and text. `Debug` shows the path only: the text may
+/// hold secrets.
+#[derive(Clone)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: Origin, message: String },
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File { path: PathBuf, key: &'static str },
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+/// One setting: its key in the config file, its environment variable, its flag (if any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub file: &'static str,
+    pub env: &'static str,
+    pub flag: Option<&'static str>,
+}
+
+/// Names the config file to read (the `--config` flag wins over it).
+pub const CONFIG_ENV: &str = "BASALT_CONFIG";
+
+const HTTP: Key = Key { file: "http", env: "BASALT_HTTP", flag: Some("--http") };
+const DIR: Key = Key { file: "dir", env: "BASALT_DIR", flag: Some("--dir") };
+const DB: Key = Key { file: "db", env: "BASALT_DB", flag: Some("--db") };
+const METRICS_TOKEN: Key =
+    Key { file: "metrics_token", env: "BASALT_METRICS_TOKEN", flag: Some("--metrics-token") };
+const LOG: Key = Key { file: "log", env: "BASALT_LOG", flag: None };
+const LOG_FORMAT: Key = Key { file: "log_format", env: "BASALT_LOG_FORMAT", flag: None };
+
+/// Every setting (README's "Configuration" table lists the same; a test compares them).
+pub const KEYS: [Key; 6] = [HTTP, DIR, DB, METRICS_TOKEN, LOG, LOG_FORMAT];
+
+const DEFAULT_HTTP: ([u8; 4], u16) = ([127, 0, 0, 1], 8090);
+const DEFAULT_DIR: &str = "./basalt_data";
+
+/// The config file's shape: every key optional, any other key an error naming it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileValues {
+    http: Option<String>,
+    dir: Option<String>,
+    db: Option<Secret>,
+    metrics_token: Option<Secret>,
+    log: Option<String>,
+    log_format: Option<String>,
+}
+
+/// The two text layers under the flags: the environment over the config file.
+struct TextLayers<'a> {
+    path: Option<&'a Path>,
+    env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            http: SocketAddr::from(([127, 0, 0, 1], 8090)),
-            data_dir: PathBuf::from("./basalt_data"),
-            db_url: None,
+            http: SocketAddr::from(DEFAULT_HTTP),
+            db: DbLocation::Sqlite { dir: PathBuf::from(DEFAULT_DIR) },
             metrics_token: None,
+            log: None,
+            log_format: LogFormat::Text,
         }
     }
 }
 
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
-        f.debug_struct("Config")
-            .field("http", &self.http)
-            .field("data_dir", &self.data_dir)
-            .field("db_url", &redacted(&self.db_url))
-            .field("metrics_token", &redacted(&self.metrics_token))
-            .finish()
+impl Config {
+    /// Reads the environment and the config file named by `flags.config` or `BASALT_CONFIG`
+    /// (there is no implicit one; a file named but missing is an error), then `resolve`s.
+    pub fn load(flags: &Flags) -> Result<Config, ConfigError> {
+        let mut env = std::collections::HashMap::new();
+        for name in KEYS.iter().map(|k| k.env).chain([CONFIG_ENV]) {
+            if let Some(value) = std::env::var_os(name) {
+                let value = value.into_string().map_err(|_| ConfigError::Invalid {
+                    origin: Origin::Env(name),
+                    message: "not valid UTF-8".into(),
+                })?;
+                env.insert(name, value);
+            }
+        }
+        let env = |name: &str| env.get(name).cloned();
+        let path = non_empty(flags.config.clone())
+            .or_else(|| env(CONFIG_ENV).filter(|p| !p.is_empty()).map(PathBuf::from));
+        let file = path.map(|p| ConfigFile::read(&p)).transpose()?;
+        Config::resolve(file.as_ref(), &env, flags)
+    }
+
+    /// Merges the sources, each key on its own: the flag if given, else the environment
+    /// variable, else the config file's key, else the default. An empty value counts as not
+    /// given. A bad value is an error naming where it came from (never quoting a secret).
+    pub fn resolve(
+        file: Option<&ConfigFile>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &Flags,
+    ) -> Result<Config, ConfigError> {
+        let from_file = match file {
+            Some(f) => f.values()?,
+            None => FileValues::default(),
+        };
+        let text = TextLayers { path: file.map(|f| f.path.as_path()), env };
+        let http = match flags.http {
+            Some(addr) => addr,
+            None => match text.pick(HTTP, from_file.http) {
+                Some((v, origin)) => v.trim().parse().map_err(|_| {
+                    origin.invalid(format!("{v:?} is not a listen address (HOST:PORT)"))
+                })?,
+                None => SocketAddr::from(DEFAULT_HTTP),
+            },
+        };
+        let dir = non_empty(flags.dir.clone())
+            .or_else(|| text.pick(DIR, from_file.dir).map(|(v, _)| PathBuf::from(v)))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+        let db =
+            match flag_text(&flags.db, DB).or_else(|| text.pick(DB, exposed(from_file.db))) {
+                None => DbLocation::Sqlite { dir },
+                Some((url, origin)) => match DbLocation::parse(&url) {
+                    Ok(pg @ DbLocation::Postgres { .. }) => pg,
+                    Ok(DbLocation::Sqlite { .. }) => return Err(origin.invalid(
+                        "unsupported database URL: only postgres:// and postgresql:// URLs are \
+                         supported (SQLite is the default; `dir` sets its data directory)",
+                    )),
+                    Err(e) => return Err(origin.invalid(e.to_string())),
+                },
+            };
+        let metrics_token = flag_text(&flags.metrics_token, METRICS_TOKEN)
+            .or_else(|| text.pick(METRICS_TOKEN, exposed(from_file.metrics_token)))
+            .map(|(token, _)| Secret::new(token));
+        let log = text.pick(LOG, from_file.log).map(|(v, _)| v);
+        let log_format = match text.pick(LOG_FORMAT, from_file.log_format) {
+            Some((v, origin)) => LogFormat::parse(&v).map_err(|m| origin.invalid(m))?,
+            None => LogFormat::Text,
+        };
+        Ok(Config { http, db, metrics_token, log, log_format })
+    }
+}
+
+impl LogFormat {
+    /// `text` or `json`, any case. Anything else is an error rather than a silent fallback, so
+    /// a typo does not leave a log collector parsing human lines.
+    pub fn parse(value: &str) -> Result<LogFormat, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("must be \"text\" or \"json\", not {value:?}")),
+        }
+    }
+}
+
+impl ConfigFile {
+    /// Reads `path`; a missing file is an error (it was named on purpose).
+    pub fn read(path: &Path) -> Result<ConfigFile, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(ConfigFile { path: path.to_path_buf(), text }),
+            Err(source) => Err(ConfigError::Read { path: path.to_path_buf(), source }),
+        }
+    }
+
+    fn values(&self) -> Result<FileValues, ConfigError> {
+        toml::from_str(&self.text).map_err(|e| ConfigError::File {
+            path: self.path.clone(),
+            message: describe_toml_error(&e, &self.text),
+        })
+    }
+}
+
+impl fmt::Debug for ConfigFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigFile").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl TextLayers<'_> {
+    /// `key` from the environment, else from the config file (`file`, its value there).
+    fn pick(&self, key: Key, file: Option<String>) -> Option<(String, Origin)> {
+        if let Some(v) = (self.env)(key.env).filter(|v| !v.is_empty()) {
+            return Some((v, Origin::Env(key.env)));
+        }
+        let v = file.filter(|v| !v.is_empty())?;
+        let path = self.path.map(Path::to_path_buf).unwrap_or_default();
+        Some((v, Origin::File { path, key: key.file }))
+    }
+}
+
+impl Origin {
+    fn invalid(self, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { origin: self, message: message.into() }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { path, key } => write!(f, "config file {}, key `{key}`", path.display()),
+            Origin::Env(name) => write!(f, "environment variable {name}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+fn non_empty(path: Option<PathBuf>) -> Option<PathBuf> {
+    path.filter(|p| !p.as_os_str().is_empty())
+}
+
+/// A secret flag's text, if given, with its origin.
+fn flag_text(flag: &Option<Secret>, key: Key) -> Option<(String, Origin)> {
+    let value = flag.as_ref().map(|s| s.expose().to_string()).filter(|v| !v.is_empty())?;
+    Some((value, Origin::Flag(key.flag.unwrap_or(key.file))))
+}
+
+fn exposed(secret: Option<Secret>) -> Option<String> {
+    secret.map(|s| s.expose().to_string())
+}
+
+/// toml's error as one line: where (line and key) and what, without its source excerpt, which
+/// would quote the line (maybe a secret).
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let what = e.message().trim_end();
+    let Some(span) = e.span() else { return what.to_string() };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or_default();
+    let key = line.split_once('=').map(|(k, _)| k.trim()).unwrap_or_default();
+    let is_key =
+        !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if is_key && !what.contains(&format!("`{key}`")) {
+        format!("line {line_no}, key `{key}`: {what}")
+    } else {
+        format!("line {line_no}: {what}")
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_redacts_secrets() {
-        let c = Config {
-            db_url: Some("postgres://u:pw@h/db".into()),
-            metrics_token: Some("s3cret-token".into()),
-            ..Config::default()
-        };
-        let shown = format!("{c:?}");
-        assert!(!shown.contains("pw@") && !shown.contains("s3cret"), "{shown}");
-    }
-}
+mod tests;

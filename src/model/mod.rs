@@ -2,8 +2,11 @@
 //! filter language, and the access policy (rules parsed once, decisions per caller). Pure: no
 //! IO, no async, no SQL.
 pub mod collection;
+pub mod error_code;
 pub mod field;
 pub mod filter;
 pub mod policy;
 pub mod request;
 pub mod value;
+
+pub use error_code::ErrorCode;

@@ -11,12 +11,13 @@ use regex::Regex;
 use serde_json::{json, Map, Value};
 
 use crate::model::field::{Field, FieldKind};
+use crate::model::ErrorCode;
 use crate::util::{format_datetime, parse_datetime};
 
 /// One validation failure, rendered by the HTTP layer as {"code","message","params"?}.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub params: Option<Value>,
 }
@@ -31,7 +32,7 @@ pub enum Modifier {
 }
 
 impl FieldError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> FieldError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> FieldError {
         FieldError { code, message: message.into(), params: None }
     }
 
@@ -40,9 +41,9 @@ impl FieldError {
         self
     }
 
-    /// `validation_required` / "Cannot be blank.", also used by forms outside record fields.
+    /// `ErrorCode::Required` / "Cannot be blank.", also used by forms outside record fields.
     pub fn required() -> FieldError {
-        FieldError::new("validation_required", "Cannot be blank.")
+        FieldError::new(ErrorCode::Required, "Cannot be blank.")
     }
 
     /// The error object as the API renders it: `{"code","message"}` plus `"params"` if any.
@@ -123,7 +124,7 @@ pub fn validate(field: &Field, value: &Value) -> Result<(), FieldError> {
                 text.len(),
                 *max_size,
                 DEFAULT_EDITOR_MAX_SIZE,
-                "validation_content_size_limit",
+                ErrorCode::ContentSizeLimit,
                 "content",
             )
         }
@@ -134,11 +135,10 @@ pub fn validate(field: &Field, value: &Value) -> Result<(), FieldError> {
             check_required(required, selected.is_empty())?;
             check_max_select(selected.len(), *max_select)?;
             match selected.iter().find(|v| !values.contains(v)) {
-                Some(bad) => Err(FieldError::new(
-                    "validation_invalid_value",
-                    format!("Invalid value {bad}."),
-                )
-                .with_params(json!({ "value": bad }))),
+                Some(bad) => {
+                    Err(FieldError::new(ErrorCode::InvalidValue, format!("Invalid value {bad}."))
+                        .with_params(json!({ "value": bad })))
+                }
                 None => Ok(()),
             }
         }
@@ -150,7 +150,7 @@ pub fn validate(field: &Field, value: &Value) -> Result<(), FieldError> {
             }
             if *min_select > 0 && (ids.len() as i64) < *min_select {
                 return Err(FieldError::new(
-                    "validation_not_enough_values",
+                    ErrorCode::NotEnoughValues,
                     format!("Select at least {min_select}."),
                 )
                 .with_params(json!({ "minSelect": min_select })));
@@ -163,7 +163,7 @@ pub fn validate(field: &Field, value: &Value) -> Result<(), FieldError> {
             let max = (*max_select).max(1);
             if files.len() as i64 > max {
                 return Err(FieldError::new(
-                    "validation_too_many_files",
+                    ErrorCode::TooManyFiles,
                     format!("The maximum allowed files is {max}."),
                 )
                 .with_params(json!({ "maxSelect": max })));
@@ -172,13 +172,7 @@ pub fn validate(field: &Field, value: &Value) -> Result<(), FieldError> {
         }
         FieldKind::Json { max_size } => {
             let size = serde_json::to_string(value).map(|s| s.len()).unwrap_or(0);
-            check_size(
-                size,
-                *max_size,
-                DEFAULT_JSON_MAX_SIZE,
-                "validation_json_size_limit",
-                "JSON",
-            )?;
+            check_size(size, *max_size, DEFAULT_JSON_MAX_SIZE, ErrorCode::JsonSizeLimit, "JSON")?;
             let blank = match value {
                 Value::Null => true,
                 Value::String(s) => s.is_empty(),
@@ -290,7 +284,7 @@ fn validate_text(text: &str, required: bool, min: i64, max: i64, pattern: &str) 
     let length = text.chars().count() as i64;
     if min > 0 && length < min {
         return Err(FieldError::new(
-            "validation_min_text_constraint",
+            ErrorCode::MinTextConstraint,
             format!("Must be at least {min} character(s)."),
         )
         .with_params(json!({ "min": min })));
@@ -298,7 +292,7 @@ fn validate_text(text: &str, required: bool, min: i64, max: i64, pattern: &str) 
     let max = if max == 0 { DEFAULT_TEXT_MAX } else { max };
     if max > 0 && length > max {
         return Err(FieldError::new(
-            "validation_max_text_constraint",
+            ErrorCode::MaxTextConstraint,
             format!("Must be no more than {max} character(s)."),
         )
         .with_params(json!({ "max": max })));
@@ -309,14 +303,14 @@ fn validate_text(text: &str, required: bool, min: i64, max: i64, pattern: &str) 
 fn validate_primary_key(text: &str) -> Check {
     if let Some(ch) = FORBIDDEN_PK_CHARS.iter().find(|ch| text.contains(**ch)) {
         return Err(FieldError::new(
-            "validation_forbidden_pk_character",
+            ErrorCode::ForbiddenPkCharacter,
             format!("'{ch}' is not a valid primary key character."),
         )
         .with_params(json!({ "ch": ch })));
     }
     if let Some(reserved) = RESERVED_PKS.iter().find(|r| r.eq_ignore_ascii_case(text)) {
         return Err(FieldError::new(
-            "validation_reserved_pk",
+            ErrorCode::ReservedPk,
             format!("The primary key '{reserved}' is reserved and cannot be used."),
         )
         .with_params(json!({ "reserved": reserved })));
@@ -333,14 +327,14 @@ fn validate_password(plain: &str, required: bool, min: i64, max: i64, pattern: &
     let length = plain.chars().count() as i64;
     if length < min {
         return Err(FieldError::new(
-            "validation_min_text_constraint",
+            ErrorCode::MinTextConstraint,
             format!("Must be at least {min} character(s)."),
         ));
     }
     let max = if max <= 0 { DEFAULT_PASSWORD_MAX } else { max };
     if length > max {
         return Err(FieldError::new(
-            "validation_max_text_constraint",
+            ErrorCode::MaxTextConstraint,
             format!("Must be less than {max} character(s)."),
         ));
     }
@@ -354,7 +348,7 @@ fn check_pattern(text: &str, pattern: &str) -> Check {
     // An uncompilable pattern never matches, as in PocketBase (`match, _ := regexp.MatchString`).
     match Regex::new(pattern) {
         Ok(re) if re.is_match(text) => Ok(()),
-        _ => Err(FieldError::new("validation_invalid_format", "Invalid value format.")),
+        _ => Err(FieldError::new(ErrorCode::InvalidFormat, "Invalid value format.")),
     }
 }
 
@@ -367,7 +361,7 @@ fn validate_number(
 ) -> Check {
     if !n.is_finite() {
         return Err(FieldError::new(
-            "validation_not_a_number",
+            ErrorCode::NotANumber,
             "The submitted number is not properly formatted.",
         ));
     }
@@ -376,20 +370,20 @@ fn validate_number(
     }
     if only_int && n.fract() != 0.0 {
         return Err(FieldError::new(
-            "validation_only_int_constraint",
+            ErrorCode::OnlyIntConstraint,
             "Decimal numbers are not allowed.",
         ));
     }
     if let Some(min) = min.filter(|min| n < *min) {
         return Err(FieldError::new(
-            "validation_min_number_constraint",
+            ErrorCode::MinNumberConstraint,
             format!("Must be greater or equal than {}.", go_float(min)),
         )
         .with_params(json!({ "min": number_value(min) })));
     }
     if let Some(max) = max.filter(|max| n > *max) {
         return Err(FieldError::new(
-            "validation_max_number_constraint",
+            ErrorCode::MaxNumberConstraint,
             format!("Must be less or equal than {}.", go_float(max)),
         )
         .with_params(json!({ "max": number_value(max) })));
@@ -403,12 +397,12 @@ fn validate_email(email: &str, required: bool, only: &[String], except: &[String
         return Ok(());
     }
     if !is_email(email) {
-        return Err(FieldError::new("validation_is_email", "Must be a valid email address."));
+        return Err(FieldError::new(ErrorCode::IsEmail, "Must be a valid email address."));
     }
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     if domain_denied(domain, only, except) {
         return Err(FieldError::new(
-            "validation_email_domain_not_allowed",
+            ErrorCode::EmailDomainNotAllowed,
             "Email domain is not allowed.",
         ));
     }
@@ -421,13 +415,10 @@ fn validate_url(raw: &str, required: bool, only: &[String], except: &[String]) -
         return Ok(());
     }
     let Some(host) = url_host(raw) else {
-        return Err(FieldError::new("validation_invalid_url", "Must be a valid url."));
+        return Err(FieldError::new(ErrorCode::InvalidUrl, "Must be a valid url."));
     };
     if domain_denied(host, only, except) {
-        return Err(FieldError::new(
-            "validation_url_domain_not_allowed",
-            "Url domain is not allowed.",
-        ));
+        return Err(FieldError::new(ErrorCode::UrlDomainNotAllowed, "Url domain is not allowed."));
     }
     Ok(())
 }
@@ -439,14 +430,14 @@ fn validate_date(raw: &str, required: bool, min: &str, max: &str) -> Check {
     };
     if let Some(min) = parse_datetime(min).filter(|min| date < *min) {
         return Err(FieldError::new(
-            "validation_min_greater_equal_than_required",
+            ErrorCode::MinGreaterEqualThanRequired,
             format!("Must be no less than {}.", go_time_string(min)),
         )
         .with_params(json!({ "threshold": go_time_json(min) })));
     }
     if let Some(max) = parse_datetime(max).filter(|max| date > *max) {
         return Err(FieldError::new(
-            "validation_max_less_equal_than_required",
+            ErrorCode::MaxLessEqualThanRequired,
             format!("Must be no greater than {}.", go_time_string(max)),
         )
         .with_params(json!({ "threshold": go_time_json(max) })));
@@ -466,13 +457,13 @@ fn validate_geo_point(value: &Value, required: bool) -> Check {
     }
     if !(-90.0..=90.0).contains(&lat) {
         return Err(FieldError::new(
-            "validation_invalid_latitude",
+            ErrorCode::InvalidLatitude,
             "Latitude must be between -90 and 90 degrees.",
         ));
     }
     if !(-180.0..=180.0).contains(&lon) {
         return Err(FieldError::new(
-            "validation_invalid_longitude",
+            ErrorCode::InvalidLongitude,
             "Longitude must be between -180 and 180 degrees.",
         ));
     }
@@ -491,7 +482,7 @@ fn check_max_select(len: usize, max_select: i64) -> Check {
     let max = max_select.max(1);
     if len as i64 > max {
         return Err(FieldError::new(
-            "validation_too_many_values",
+            ErrorCode::TooManyValues,
             format!("Select no more than {max}."),
         )
         .with_params(json!({ "maxSelect": max })));
@@ -499,7 +490,7 @@ fn check_max_select(len: usize, max_select: i64) -> Check {
     Ok(())
 }
 
-fn check_size(size: usize, max_size: i64, default: i64, code: &'static str, what: &str) -> Check {
+fn check_size(size: usize, max_size: i64, default: i64, code: ErrorCode, what: &str) -> Check {
     let max = if max_size <= 0 { default } else { max_size };
     if size as i64 > max {
         return Err(FieldError::new(
@@ -516,7 +507,7 @@ fn domain_denied(domain: &str, only: &[String], except: &[String]) -> bool {
 }
 
 fn unsupported_type() -> FieldError {
-    FieldError::new("validation_unsupported_value_type", "Invalid or unsupported value type.")
+    FieldError::new(ErrorCode::UnsupportedValueType, "Invalid or unsupported value type.")
 }
 
 fn as_text(value: &Value) -> Result<&str, FieldError> {

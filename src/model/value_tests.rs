@@ -23,7 +23,13 @@ fn check_coerce(f: &Field, cases: &[(Value, Value)]) {
 
 /// Asserts the error code, and the message/params when given.
 #[track_caller]
-fn check_err(f: &Field, value: Value, code: &str, message: Option<&str>, params: Option<Value>) {
+fn check_err(
+    f: &Field,
+    value: Value,
+    code: ErrorCode,
+    message: Option<&str>,
+    params: Option<Value>,
+) {
     let err = match validate(f, &value) {
         Err(err) => err,
         Ok(()) => panic!("{} {value}: expected {code}, got Ok", f.kind.type_name()),
@@ -285,7 +291,7 @@ fn required_rejects_every_blank_value() {
     ];
     for (t, blank) in blanks {
         let required = field(json!({"name": "f", "type": t, "required": true, "values": ["a"]}));
-        check_err(&required, blank.clone(), "validation_required", Some("Cannot be blank."), None);
+        check_err(&required, blank.clone(), ErrorCode::Required, Some("Cannot be blank."), None);
         assert_eq!(validate(&required, &blank).map_err(|e| e.params), Err(None));
         let optional = field(json!({"name": "f", "type": t, "values": ["a"]}));
         check_ok(&optional, &[blank]);
@@ -293,7 +299,7 @@ fn required_rejects_every_blank_value() {
     let multi = field(
         json!({"name": "f", "type": "select", "values": ["a"], "maxSelect": 2, "required": true}),
     );
-    check_err(&multi, json!([]), "validation_required", None, None);
+    check_err(&multi, json!([]), ErrorCode::Required, None, None);
 }
 
 #[test]
@@ -303,19 +309,19 @@ fn text_validation() {
     check_err(
         &f,
         json!("ab"),
-        "validation_min_text_constraint",
+        ErrorCode::MinTextConstraint,
         Some("Must be at least 3 character(s)."),
         Some(json!({"min": 3})),
     );
     check_err(
         &f,
         json!("abcdef"),
-        "validation_max_text_constraint",
+        ErrorCode::MaxTextConstraint,
         Some("Must be no more than 5 character(s)."),
         Some(json!({"max": 5})),
     );
-    check_err(&f, json!("ABC"), "validation_invalid_format", Some("Invalid value format."), None);
-    check_err(&f, json!(5), "validation_unsupported_value_type", None, None);
+    check_err(&f, json!("ABC"), ErrorCode::InvalidFormat, Some("Invalid value format."), None);
+    check_err(&f, json!(5), ErrorCode::UnsupportedValueType, None, None);
 
     // max 0 means 5000 characters, counted as chars not bytes.
     let unlimited = of_type("text");
@@ -323,7 +329,7 @@ fn text_validation() {
     check_err(
         &unlimited,
         json!("x".repeat(5001)),
-        "validation_max_text_constraint",
+        ErrorCode::MaxTextConstraint,
         Some("Must be no more than 5000 character(s)."),
         Some(json!({"max": 5000})),
     );
@@ -331,30 +337,30 @@ fn text_validation() {
     check_ok(&three, &[json!("日本語")]);
     // A broken pattern never matches.
     let broken = field(json!({"name": "t", "type": "text", "pattern": "(("}));
-    check_err(&broken, json!("x"), "validation_invalid_format", None, None);
+    check_err(&broken, json!("x"), ErrorCode::InvalidFormat, None, None);
 }
 
 #[test]
 fn primary_key_text_validation() {
     let id = field(json!({"name": "id", "type": "text", "primaryKey": true, "min": 15, "max": 15,
         "pattern": "^[a-z0-9]+$"}));
-    check_err(&id, json!(""), "validation_required", None, None);
-    check_err(&id, json!("abc"), "validation_min_text_constraint", None, Some(json!({"min": 15})));
-    check_err(&id, json!("ABCDEFGHIJKLMNO"), "validation_invalid_format", None, None);
+    check_err(&id, json!(""), ErrorCode::Required, None, None);
+    check_err(&id, json!("abc"), ErrorCode::MinTextConstraint, None, Some(json!({"min": 15})));
+    check_err(&id, json!("ABCDEFGHIJKLMNO"), ErrorCode::InvalidFormat, None, None);
     check_ok(&id, &[json!("abcdefghijklmno")]);
 
     let custom = field(json!({"name": "id", "type": "text", "primaryKey": true}));
     check_err(
         &custom,
         json!("a/b"),
-        "validation_forbidden_pk_character",
+        ErrorCode::ForbiddenPkCharacter,
         Some("'/' is not a valid primary key character."),
         Some(json!({"ch": "/"})),
     );
     check_err(
         &custom,
         json!("nul"),
-        "validation_reserved_pk",
+        ErrorCode::ReservedPk,
         Some("The primary key 'NUL' is reserved and cannot be used."),
         Some(json!({"reserved": "NUL"})),
     );
@@ -368,38 +374,38 @@ fn number_validation() {
     check_err(
         &f,
         json!(4),
-        "validation_min_number_constraint",
+        ErrorCode::MinNumberConstraint,
         Some("Must be greater or equal than 5."),
         Some(json!({"min": 5})),
     );
     check_err(
         &f,
         json!(11),
-        "validation_max_number_constraint",
+        ErrorCode::MaxNumberConstraint,
         Some("Must be less or equal than 10."),
         Some(json!({"max": 10})),
     );
     check_err(
         &f,
         json!(7.5),
-        "validation_only_int_constraint",
+        ErrorCode::OnlyIntConstraint,
         Some("Decimal numbers are not allowed."),
         None,
     );
-    check_err(&f, json!("7"), "validation_unsupported_value_type", None, None);
+    check_err(&f, json!("7"), ErrorCode::UnsupportedValueType, None, None);
 
     let decimals = field(json!({"name": "n", "type": "number", "min": 2.5, "max": 1e6}));
     check_err(
         &decimals,
         json!(1),
-        "validation_min_number_constraint",
+        ErrorCode::MinNumberConstraint,
         Some("Must be greater or equal than 2.5."),
         Some(json!({"min": 2.5})),
     );
     check_err(
         &decimals,
         json!(2e6),
-        "validation_max_number_constraint",
+        ErrorCode::MaxNumberConstraint,
         Some("Must be less or equal than 1e+06."),
         Some(json!({"max": 1000000})),
     );
@@ -436,26 +442,20 @@ fn email_validation() {
         ],
     );
     for bad in ["nope", "a@b", "a b@c.com", "a@@b.co", "@b.co", "a@b.c0", "a..b@c.co", "a@-b.co"] {
-        check_err(
-            &f,
-            json!(bad),
-            "validation_is_email",
-            Some("Must be a valid email address."),
-            None,
-        );
+        check_err(&f, json!(bad), ErrorCode::IsEmail, Some("Must be a valid email address."), None);
     }
     let only = field(json!({"name": "e", "type": "email", "onlyDomains": ["example.com"]}));
     check_ok(&only, &[json!("a@example.com")]);
     check_err(
         &only,
         json!("a@example.org"),
-        "validation_email_domain_not_allowed",
+        ErrorCode::EmailDomainNotAllowed,
         Some("Email domain is not allowed."),
         None,
     );
     let except = field(json!({"name": "e", "type": "email", "exceptDomains": ["spam.io"]}));
     check_ok(&except, &[json!("a@example.org")]);
-    check_err(&except, json!("a@spam.io"), "validation_email_domain_not_allowed", None, None);
+    check_err(&except, json!("a@spam.io"), ErrorCode::EmailDomainNotAllowed, None, None);
 }
 
 #[test]
@@ -480,14 +480,14 @@ fn url_validation() {
         "javascript:alert(1)",
         "/relative/path",
     ] {
-        check_err(&f, json!(bad), "validation_invalid_url", Some("Must be a valid url."), None);
+        check_err(&f, json!(bad), ErrorCode::InvalidUrl, Some("Must be a valid url."), None);
     }
     let only = field(json!({"name": "u", "type": "url", "onlyDomains": ["example.com"]}));
     check_ok(&only, &[json!("https://example.com/path"), json!("https://user@example.com")]);
     check_err(
         &only,
         json!("https://example.org"),
-        "validation_url_domain_not_allowed",
+        ErrorCode::UrlDomainNotAllowed,
         Some("Url domain is not allowed."),
         None,
     );
@@ -495,12 +495,12 @@ fn url_validation() {
     check_err(
         &only,
         json!("https://example.com:8080/"),
-        "validation_url_domain_not_allowed",
+        ErrorCode::UrlDomainNotAllowed,
         None,
         None,
     );
     let except = field(json!({"name": "u", "type": "url", "exceptDomains": ["evil.io"]}));
-    check_err(&except, json!("http://evil.io"), "validation_url_domain_not_allowed", None, None);
+    check_err(&except, json!("http://evil.io"), ErrorCode::UrlDomainNotAllowed, None, None);
     check_ok(&except, &[json!("http://good.io")]);
 }
 
@@ -511,7 +511,7 @@ fn editor_validation() {
     check_err(
         &f,
         json!("<p>hello</p>"),
-        "validation_content_size_limit",
+        ErrorCode::ContentSizeLimit,
         Some("The maximum allowed content size is 10 bytes."),
         Some(json!({"maxSize": 10})),
     );
@@ -521,7 +521,7 @@ fn editor_validation() {
     check_err(
         &default,
         json!("é".repeat((5 << 20) / 2 + 1)),
-        "validation_content_size_limit",
+        ErrorCode::ContentSizeLimit,
         None,
         Some(json!({"maxSize": 5 << 20})),
     );
@@ -538,14 +538,14 @@ fn date_validation() {
     check_err(
         &f,
         json!("2023-12-31 23:59:59.999Z"),
-        "validation_min_greater_equal_than_required",
+        ErrorCode::MinGreaterEqualThanRequired,
         Some("Must be no less than 2024-01-01 00:00:00 +0000 UTC."),
         Some(json!({"threshold": "2024-01-01T00:00:00Z"})),
     );
     check_err(
         &f,
         json!("2025-01-01 00:00:00.000Z"),
-        "validation_max_less_equal_than_required",
+        ErrorCode::MaxLessEqualThanRequired,
         Some("Must be no greater than 2024-12-31 23:59:59.5 +0000 UTC."),
         Some(json!({"threshold": "2024-12-31T23:59:59.5Z"})),
     );
@@ -560,16 +560,16 @@ fn select_validation() {
     check_err(
         &single,
         json!("z"),
-        "validation_invalid_value",
+        ErrorCode::InvalidValue,
         Some("Invalid value z."),
         Some(json!({"value": "z"})),
     );
     let comma = coerce(&single, &json!("a,b"));
-    check_err(&single, comma, "validation_invalid_value", None, Some(json!({"value": "a,b"})));
+    check_err(&single, comma, ErrorCode::InvalidValue, None, Some(json!({"value": "a,b"})));
     check_err(
         &single,
         json!(["a", "b"]),
-        "validation_too_many_values",
+        ErrorCode::TooManyValues,
         Some("Select no more than 1."),
         Some(json!({"maxSelect": 1})),
     );
@@ -580,17 +580,11 @@ fn select_validation() {
     check_err(
         &multi,
         json!(["a", "b", "c"]),
-        "validation_too_many_values",
+        ErrorCode::TooManyValues,
         Some("Select no more than 2."),
         Some(json!({"maxSelect": 2})),
     );
-    check_err(
-        &multi,
-        json!(["a", "x"]),
-        "validation_invalid_value",
-        Some("Invalid value x."),
-        None,
-    );
+    check_err(&multi, json!(["a", "x"]), ErrorCode::InvalidValue, Some("Invalid value x."), None);
 }
 
 #[test]
@@ -601,14 +595,14 @@ fn relation_validation() {
     check_err(
         &f,
         json!(["a"]),
-        "validation_not_enough_values",
+        ErrorCode::NotEnoughValues,
         Some("Select at least 2."),
         Some(json!({"minSelect": 2})),
     );
     check_err(
         &f,
         json!(["a", "b", "c", "d"]),
-        "validation_too_many_values",
+        ErrorCode::TooManyValues,
         Some("Select no more than 3."),
         Some(json!({"maxSelect": 3})),
     );
@@ -617,7 +611,7 @@ fn relation_validation() {
     check_err(
         &single,
         json!(["a", "b"]),
-        "validation_too_many_values",
+        ErrorCode::TooManyValues,
         None,
         Some(json!({"maxSelect": 1})),
     );
@@ -630,14 +624,14 @@ fn file_validation() {
     check_err(
         &f,
         json!(["a.txt", "b.txt", "c.txt"]),
-        "validation_too_many_files",
+        ErrorCode::TooManyFiles,
         Some("The maximum allowed files is 2."),
         Some(json!({"maxSelect": 2})),
     );
     check_err(
         &of_type("file"),
         json!(["a", "b"]),
-        "validation_too_many_files",
+        ErrorCode::TooManyFiles,
         None,
         Some(json!({"maxSelect": 1})),
     );
@@ -650,7 +644,7 @@ fn json_validation() {
     check_err(
         &f,
         json!({"k": [1, 2, 3]}),
-        "validation_json_size_limit",
+        ErrorCode::JsonSizeLimit,
         Some("The maximum allowed JSON size is 10 bytes."),
         Some(json!({"maxSize": 10})),
     );
@@ -660,7 +654,7 @@ fn json_validation() {
     check_err(
         &default,
         json!("x".repeat((1 << 20) - 1)),
-        "validation_json_size_limit",
+        ErrorCode::JsonSizeLimit,
         None,
         Some(json!({"maxSize": 1 << 20})),
     );
@@ -675,7 +669,7 @@ fn password_validation() {
     check_err(
         &f,
         json!("short1"),
-        "validation_min_text_constraint",
+        ErrorCode::MinTextConstraint,
         Some("Must be at least 8 character(s)."),
         None,
     );
@@ -683,14 +677,14 @@ fn password_validation() {
     check_err(
         &f,
         json!("x".repeat(71) + "1"),
-        "validation_max_text_constraint",
+        ErrorCode::MaxTextConstraint,
         Some("Must be less than 71 character(s)."),
         None,
     );
     check_err(
         &f,
         json!("secretsecret"),
-        "validation_invalid_format",
+        ErrorCode::InvalidFormat,
         Some("Invalid value format."),
         None,
     );
@@ -699,7 +693,7 @@ fn password_validation() {
     check_err(
         &max,
         json!("01234567890"),
-        "validation_max_text_constraint",
+        ErrorCode::MaxTextConstraint,
         Some("Must be less than 10 character(s)."),
         None,
     );
@@ -719,25 +713,25 @@ fn geo_point_validation() {
     check_err(
         &f,
         json!({"lon": 181, "lat": 0}),
-        "validation_invalid_longitude",
+        ErrorCode::InvalidLongitude,
         Some("Longitude must be between -180 and 180 degrees."),
         None,
     );
     check_err(
         &f,
         json!({"lon": 0, "lat": -90.5}),
-        "validation_invalid_latitude",
+        ErrorCode::InvalidLatitude,
         Some("Latitude must be between -90 and 90 degrees."),
         None,
     );
-    check_err(&f, json!("x"), "validation_unsupported_value_type", None, None);
+    check_err(&f, json!("x"), ErrorCode::UnsupportedValueType, None, None);
 }
 
 #[test]
 fn bool_validation() {
     let f = field(json!({"name": "b", "type": "bool", "required": true}));
     check_ok(&f, &[json!(true)]);
-    check_err(&f, json!("true"), "validation_unsupported_value_type", None, None);
+    check_err(&f, json!("true"), ErrorCode::UnsupportedValueType, None, None);
 }
 
 #[test]
@@ -747,9 +741,8 @@ fn field_error_renders_like_pocketbase() {
         plain.to_json(),
         json!({"code": "validation_required", "message": "Cannot be blank."})
     );
-    let with =
-        FieldError::new("validation_min_text_constraint", "Must be at least 3 character(s).")
-            .with_params(json!({"min": 3}));
+    let with = FieldError::new(ErrorCode::MinTextConstraint, "Must be at least 3 character(s).")
+        .with_params(json!({"min": 3}));
     assert_eq!(
         with.to_json(),
         json!({"code": "validation_min_text_constraint",

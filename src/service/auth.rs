@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::model::collection::Collection;
 use crate::model::policy::{Action, Decision, Policy};
 use crate::model::request::{AuthRecord, RequestInfo};
+use crate::model::ErrorCode;
 use crate::service::params::ViewParams;
 use crate::service::passwords::{hash_password, verify_password};
 use crate::service::render::FieldsSpec;
@@ -145,16 +146,16 @@ impl Service {
         }
         let mut data = Map::new();
         if login.identity.is_empty() {
-            data.insert("identity".into(), error_entry("validation_required", "Cannot be blank."));
+            data.insert("identity".into(), error_entry(ErrorCode::Required, "Cannot be blank."));
         }
         if login.password.is_empty() {
-            data.insert("password".into(), error_entry("validation_required", "Cannot be blank."));
+            data.insert("password".into(), error_entry(ErrorCode::Required, "Cannot be blank."));
         }
         if let Some(f) = &login.identity_field {
             if !opts.identity_fields.contains(f) {
                 data.insert(
                     "identityField".into(),
-                    error_entry("validation_in_invalid", "Must be a valid value."),
+                    error_entry(ErrorCode::InInvalid, "Must be a valid value."),
                 );
             }
         }
@@ -339,7 +340,7 @@ impl Service {
                     if allow_update
                         && data
                             .get("email")
-                            .is_some_and(|e| e["code"] == "validation_not_unique") =>
+                            .is_some_and(|e| e["code"] == ErrorCode::NotUnique.as_str()) =>
                 {
                     let row = self.store.find_by_field(&coll, "email", email).await?;
                     let id = row

@@ -12,6 +12,7 @@ use crate::model::field::{Field, FieldKind};
 use crate::model::filter;
 use crate::model::policy::{Parsed, Rule};
 use crate::model::request::RequestInfo;
+use crate::model::ErrorCode;
 use crate::service::params::ListParams;
 use crate::service::{error_entry, Result, Service, ServiceError};
 use crate::store::StoreError;
@@ -150,7 +151,7 @@ impl Service {
                 let data = Map::from_iter([(
                     "type".to_string(),
                     error_entry(
-                        "validation_collection_type_change",
+                        ErrorCode::CollectionTypeChange,
                         "Collection type cannot be changed.",
                     ),
                 )]);
@@ -208,7 +209,7 @@ impl Service {
         if list.is_empty() {
             let data = Map::from_iter([(
                 "collections".to_string(),
-                error_entry("validation_required", "Cannot be blank."),
+                error_entry(ErrorCode::Required, "Cannot be blank."),
             )]);
             return Err(ServiceError::fields(
                 "An error occurred while validating the submitted data.",
@@ -219,7 +220,7 @@ impl Service {
             let data = Map::from_iter([(
                 "collections".to_string(),
                 error_entry(
-                    "validation_collections_import_failure",
+                    ErrorCode::CollectionsImportFailure,
                     &format!("Failed to import the collections configuration. Raw error: {e}"),
                 ),
             )]);
@@ -274,25 +275,25 @@ impl Service {
         let name_re =
             Regex::new(r"^[A-Za-z0-9_]+$").map_err(|e| ServiceError::Internal(e.to_string()))?;
         if c.name.is_empty() {
-            data.insert("name".into(), error_entry("validation_required", "Cannot be blank."));
+            data.insert("name".into(), error_entry(ErrorCode::Required, "Cannot be blank."));
         } else if !name_re.is_match(&c.name) || c.name.len() > MAX_NAME_LEN {
             data.insert(
                 "name".into(),
-                error_entry("validation_match_invalid", "Must be in a valid format."),
+                error_entry(ErrorCode::MatchInvalid, "Must be in a valid format."),
             );
         } else if RESERVED_COLLECTION_NAMES.contains(&c.name.to_lowercase().as_str())
             || c.name.to_lowercase().starts_with("sqlite_")
         {
             data.insert(
                 "name".into(),
-                error_entry("validation_reserved_name", "The name is reserved."),
+                error_entry(ErrorCode::ReservedName, "The name is reserved."),
             );
         } else if let Some(other) = schema.get(&c.name) {
             if old.is_none_or(|o| o.id != other.id) {
                 data.insert(
                     "name".into(),
                     error_entry(
-                        "validation_collection_name_exists",
+                        ErrorCode::CollectionNameExists,
                         "Collection name must be unique (case insensitive).",
                     ),
                 );
@@ -303,7 +304,7 @@ impl Service {
                 data.insert(
                     "name".into(),
                     error_entry(
-                        "validation_collection_system_name_change",
+                        ErrorCode::CollectionSystemNameChange,
                         "System collection name cannot be changed.",
                     ),
                 );
@@ -311,14 +312,14 @@ impl Service {
         } else if schema.by_id(&c.id).is_some() {
             data.insert(
                 "id".into(),
-                error_entry("validation_collection_id_exists", "Collection id must be unique."),
+                error_entry(ErrorCode::CollectionIdExists, "Collection id must be unique."),
             );
         }
         if c.fields.len() > MAX_FIELDS {
             data.insert(
                 "fields".into(),
                 error_entry(
-                    "validation_too_many_fields",
+                    ErrorCode::TooManyFields,
                     &format!("At most {MAX_FIELDS} fields are allowed."),
                 ),
             );
@@ -343,29 +344,29 @@ impl Service {
             if used_ids.contains(&f.id) {
                 err.insert(
                     "id".into(),
-                    error_entry("validation_duplicated_field_id", "Duplicated field id."),
+                    error_entry(ErrorCode::DuplicatedFieldId, "Duplicated field id."),
                 );
             }
             used_ids.push(f.id.clone());
             if f.name.is_empty() {
-                err.insert("name".into(), error_entry("validation_required", "Cannot be blank."));
+                err.insert("name".into(), error_entry(ErrorCode::Required, "Cannot be blank."));
             } else if !name_re.is_match(&f.name) || f.name.len() > MAX_NAME_LEN {
                 err.insert(
                     "name".into(),
-                    error_entry("validation_match_invalid", "Must be in a valid format."),
+                    error_entry(ErrorCode::MatchInvalid, "Must be in a valid format."),
                 );
             } else if RESERVED_FIELD_NAMES.iter().any(|r| r.eq_ignore_ascii_case(&f.name))
                 && !f.system
             {
                 err.insert(
                     "name".into(),
-                    error_entry("validation_not_in_invalid", "The name is reserved."),
+                    error_entry(ErrorCode::NotInInvalid, "The name is reserved."),
                 );
             } else if names.iter().any(|n| n.eq_ignore_ascii_case(&f.name)) {
                 err.insert(
                     "name".into(),
                     error_entry(
-                        "validation_duplicated_field_name",
+                        ErrorCode::DuplicatedFieldName,
                         "Duplicated or invalid field name.",
                     ),
                 );
@@ -382,13 +383,13 @@ impl Service {
                     if collection_id.is_empty() {
                         err.insert(
                             "collectionId".into(),
-                            error_entry("validation_required", "Cannot be blank."),
+                            error_entry(ErrorCode::Required, "Cannot be blank."),
                         );
                     } else if !own && schema.by_id(collection_id).is_none() {
                         err.insert(
                             "collectionId".into(),
                             error_entry(
-                                "validation_field_relation_missing_collection",
+                                ErrorCode::FieldRelationMissingCollection,
                                 "The relation collection doesn't exist.",
                             ),
                         );
@@ -397,13 +398,13 @@ impl Service {
                 FieldKind::Autodate { on_create: false, on_update: false } => {
                     err.insert(
                         "onCreate".into(),
-                        error_entry("validation_required", "Cannot be blank."),
+                        error_entry(ErrorCode::Required, "Cannot be blank."),
                     );
                 }
                 FieldKind::Select { values, .. } if values.is_empty() => {
                     err.insert(
                         "values".into(),
-                        error_entry("validation_required", "Cannot be blank."),
+                        error_entry(ErrorCode::Required, "Cannot be blank."),
                     );
                 }
                 _ => {}
@@ -412,7 +413,7 @@ impl Service {
                 // PocketBase reports this one on the field itself, not on an option.
                 field_errors.insert(
                     i.to_string(),
-                    error_entry("validation_field_type_change", "Field type cannot be changed."),
+                    error_entry(ErrorCode::FieldTypeChange, "Field type cannot be changed."),
                 );
             } else if !err.is_empty() {
                 field_errors.insert(i.to_string(), Value::Object(err));
@@ -460,14 +461,14 @@ impl Service {
             if let Err(e) = res {
                 data.insert(
                     key.into(),
-                    json!({"code": "validation_invalid_rule", "message": format!("Invalid rule. Raw error: {e}.")}),
+                    json!({"code": ErrorCode::InvalidRule, "message": format!("Invalid rule. Raw error: {e}.")}),
                 );
             }
         }
         if let Err((i, e)) = self.store.check_indexes(schema, &me) {
             data.insert(
                 "indexes".into(),
-                json!({ i.to_string(): {"code": "validation_invalid_index_expression", "message": format!("Invalid index expression: {e}.")}}),
+                json!({ i.to_string(): {"code": ErrorCode::InvalidIndexExpression, "message": format!("Invalid index expression: {e}.")}}),
             );
         }
         if !data.is_empty() {
@@ -490,7 +491,7 @@ fn save_error(e: StoreError, message: &str) -> ServiceError {
             message,
             Map::from_iter([(
                 "indexes".to_string(),
-                error_entry("validation_invalid_index_expression", &msg),
+                error_entry(ErrorCode::InvalidIndexExpression, &msg),
             )]),
         ),
         StoreError::Unique(_) => ServiceError::fields(
@@ -498,7 +499,7 @@ fn save_error(e: StoreError, message: &str) -> ServiceError {
             Map::from_iter([(
                 "indexes".to_string(),
                 error_entry(
-                    "validation_invalid_index_expression",
+                    ErrorCode::InvalidIndexExpression,
                     "Existing records violate the unique index.",
                 ),
             )]),

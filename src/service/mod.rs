@@ -21,6 +21,7 @@ use crate::model::collection::{
 };
 use crate::model::policy::Rule;
 use crate::model::value::FieldError;
+use crate::model::ErrorCode;
 use crate::store::{Store, StoreError};
 
 /// A use-case failure, mapped to HTTP by `http::error` (and only there).
@@ -92,7 +93,7 @@ pub(crate) fn field_error_json(e: &FieldError) -> Value {
     o
 }
 
-pub(crate) fn error_entry(code: &str, message: &str) -> Value {
+pub(crate) fn error_entry(code: ErrorCode, message: &str) -> Value {
     json!({"code": code, "message": message})
 }
 

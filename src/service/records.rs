@@ -13,6 +13,7 @@ use crate::model::filter::{self, SortItem};
 use crate::model::policy::{Action, Decision, Policy};
 use crate::model::request::RequestInfo;
 use crate::model::value::{self, Modifier};
+use crate::model::ErrorCode;
 use crate::service::expand::ExpandTree;
 use crate::service::params::{ListParams, ViewParams};
 use crate::service::passwords::{hash_password, verify_password};
@@ -319,10 +320,7 @@ impl Service {
             if Some(given) != existing.and_then(|r| r.get("id")).and_then(Value::as_str) {
                 errors.insert(
                     "id".into(),
-                    error_entry(
-                        "validation_pk_change",
-                        "The record primary key cannot be changed.",
-                    ),
+                    error_entry(ErrorCode::PkChange, "The record primary key cannot be changed."),
                 );
             }
         }
@@ -343,7 +341,7 @@ impl Service {
                     // Owners change their email through the confirmation flow, not a PATCH.
                     errors.insert(
                         "email".into(),
-                        error_entry("validation_values_mismatch", "Values don't match."),
+                        error_entry(ErrorCode::ValuesMismatch, "Values don't match."),
                     );
                 }
             }
@@ -353,7 +351,7 @@ impl Service {
                 if row.get("verified") != Some(&before) {
                     errors.insert(
                         "verified".into(),
-                        error_entry("validation_values_mismatch", "Values don't match."),
+                        error_entry(ErrorCode::ValuesMismatch, "Values don't match."),
                     );
                 }
             }
@@ -419,17 +417,17 @@ impl Service {
         if n < 15 {
             errors.insert(
                 "id".into(),
-                json!({"code": "validation_min_text_constraint", "message": "Must be at least 15 character(s).", "params": {"min": 15}}),
+                json!({"code": ErrorCode::MinTextConstraint, "message": "Must be at least 15 character(s).", "params": {"min": 15}}),
             );
         } else if n > 15 {
             errors.insert(
                 "id".into(),
-                json!({"code": "validation_max_text_constraint", "message": "Must be no more than 15 character(s).", "params": {"max": 15}}),
+                json!({"code": ErrorCode::MaxTextConstraint, "message": "Must be no more than 15 character(s).", "params": {"max": 15}}),
             );
         } else if !given.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
             errors.insert(
                 "id".into(),
-                error_entry("validation_invalid_format", "Invalid value format."),
+                error_entry(ErrorCode::InvalidFormat, "Invalid value format."),
             );
         }
         row.insert("id".into(), Value::String(given.to_string()));
@@ -451,7 +449,7 @@ impl Service {
             None if existing.is_none() => {
                 errors.insert(
                     "password".into(),
-                    error_entry("validation_required", "Cannot be blank."),
+                    error_entry(ErrorCode::Required, "Cannot be blank."),
                 );
             }
             None => {}
@@ -459,14 +457,14 @@ impl Service {
                 if confirm != p {
                     errors.insert(
                         "passwordConfirm".into(),
-                        error_entry("validation_values_mismatch", "Values don't match."),
+                        error_entry(ErrorCode::ValuesMismatch, "Values don't match."),
                     );
                 }
                 if let Some(f) = coll.field("password") {
                     if p.is_empty() {
                         errors.insert(
                             "password".into(),
-                            error_entry("validation_required", "Cannot be blank."),
+                            error_entry(ErrorCode::Required, "Cannot be blank."),
                         );
                     } else if let Err(e) = value::validate(f, &Value::String(p.clone())) {
                         errors.insert("password".into(), field_error_json(&e));
@@ -480,13 +478,13 @@ impl Service {
                         if given.is_empty() {
                             errors.insert(
                                 "oldPassword".into(),
-                                error_entry("validation_required", "Cannot be blank."),
+                                error_entry(ErrorCode::Required, "Cannot be blank."),
                             );
                         } else if !verify_password(given.to_string(), hash.to_string()).await {
                             errors.insert(
                                 "oldPassword".into(),
                                 error_entry(
-                                    "validation_invalid_old_password",
+                                    ErrorCode::InvalidOldPassword,
                                     "Missing or invalid old password.",
                                 ),
                             );
@@ -547,7 +545,7 @@ impl Service {
 
 fn missing_rel() -> Value {
     error_entry(
-        "validation_missing_rel_records",
+        ErrorCode::MissingRelRecords,
         "Failed to find all relation records with the provided ids.",
     )
 }
@@ -616,7 +614,7 @@ fn write_error(e: StoreError, message: &str) -> ServiceError {
         StoreError::Unique(cols) => {
             let mut data = Map::new();
             for c in cols {
-                data.insert(c, error_entry("validation_not_unique", "Value must be unique."));
+                data.insert(c, error_entry(ErrorCode::NotUnique, "Value must be unique."));
             }
             ServiceError::fields(message, data)
         }

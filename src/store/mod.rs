@@ -21,12 +21,12 @@ mod stored;
 mod transfer;
 mod work;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::config::DbLocation;
 use crate::model::collection::{Collection, Schema};
 use crate::model::filter::ast::Expr;
 use crate::model::filter::SortItem;
@@ -166,34 +166,26 @@ pub(crate) fn find_by_field_sql(
     (sql, vec![Param::Text(value.to_string())])
 }
 
-/// Whether `url` names a PostgreSQL database.
-fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
 impl Store {
-    /// Opens the database and applies system migrations: PostgreSQL when `db_url` is a
-    /// `postgres://` (or `postgresql://`) URL, otherwise SQLite in `data_dir/data.db` (created
-    /// if needed).
-    pub async fn open(data_dir: &Path, db_url: Option<&str>) -> Result<Store, StoreError> {
-        if let Some(url) = db_url {
-            if !is_postgres_url(url) {
-                return Err(StoreError::Db(format!(
-                    "unsupported database URL {:?}: only postgres:// and postgresql:// URLs are supported",
-                    url.split('@').next_back().unwrap_or_default()
-                )));
+    /// Opens the database `location` names and applies system migrations: SQLite in
+    /// `dir/data.db` (created if needed) or PostgreSQL. The one place that picks the engine.
+    pub async fn open(location: &DbLocation) -> Result<Store, StoreError> {
+        match location {
+            DbLocation::Postgres { url } => {
+                let db = postgres::Db::open(url.expose()).await?;
+                let store = Store::with_backend(Backend::Postgres(db));
+                if let Backend::Postgres(db) = &store.backend {
+                    db.start_feed(&store.instance, store.feed.clone(), store.feed_stats.clone());
+                }
+                Ok(store)
             }
-            let db = postgres::Db::open(url).await?;
-            let store = Store::with_backend(Backend::Postgres(db));
-            if let Backend::Postgres(db) = &store.backend {
-                db.start_feed(&store.instance, store.feed.clone(), store.feed_stats.clone());
+            DbLocation::Sqlite { dir } => {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(e.to_string()))?;
+                let db = sqlite::Db::open(&dir.join("data.db"))?;
+                db.write(migrate::apply_sqlite).await?;
+                Ok(Store::with_backend(Backend::Sqlite(db)))
             }
-            return Ok(store);
         }
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Db(e.to_string()))?;
-        let db = sqlite::Db::open(&data_dir.join("data.db"))?;
-        db.write(migrate::apply_sqlite).await?;
-        Ok(Store::with_backend(Backend::Sqlite(db)))
     }
 
     fn with_backend(backend: Backend) -> Store {

@@ -2,8 +2,6 @@
 //! when their guard goes out of scope, and small field builders. Which server, and whether a
 //! missing one skips or fails, is decided by `pg_test_server` (shared with `tests/api`).
 
-use std::path::Path;
-
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::model::field::{Field, FieldKind};
@@ -47,7 +45,7 @@ impl TestDb {
     }
 
     pub(crate) async fn store(&self) -> Store {
-        Store::open(Path::new("/nonexistent-basalt-data"), Some(&self.url)).await.unwrap()
+        Store::open(&crate::config::DbLocation::parse(&self.url).unwrap()).await.unwrap()
     }
 }
 

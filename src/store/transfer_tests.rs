@@ -92,7 +92,7 @@ fn row(v: Value) -> Row {
 }
 
 async fn sqlite_source(dir: &Path) -> Store {
-    let store = Store::open(dir, None).await.unwrap();
+    let store = Store::open(&crate::config::DbLocation::Sqlite { dir: dir.into() }).await.unwrap();
     for c in [tags(), members(), things()] {
         store.create_collection(&c).await.unwrap();
     }
@@ -166,7 +166,7 @@ async fn all_rows(store: &Store, coll: &Collection, key: Key) -> Vec<Row> {
 }
 
 async fn pg_store(t: &TestDb) -> Store {
-    Store::open(Path::new("/nonexistent-basalt-data"), Some(&t.url)).await.unwrap()
+    Store::open(&crate::config::DbLocation::parse(&t.url).unwrap()).await.unwrap()
 }
 
 #[tokio::test]
@@ -286,8 +286,10 @@ async fn a_unique_conflict_rolls_back_the_table_and_names_it() {
 #[tokio::test]
 async fn the_target_must_be_postgres() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let src = Store::open(a.path(), None).await.unwrap();
-    let dst = Store::open(b.path(), None).await.unwrap();
+    let src =
+        Store::open(&crate::config::DbLocation::Sqlite { dir: a.path().into() }).await.unwrap();
+    let dst =
+        Store::open(&crate::config::DbLocation::Sqlite { dir: b.path().into() }).await.unwrap();
     let err = copy_database(&src, &dst, 10, &mut |_| {}).await.unwrap_err();
     assert!(matches!(err, StoreError::Db(ref m) if m.contains("PostgreSQL")), "{err}");
 }

@@ -123,7 +123,8 @@ async fn units_commit_whole_or_not_at_all(store: Store) {
 #[tokio::test]
 async fn sqlite_units_commit_whole_or_not_at_all() {
     let dir = tempfile::tempdir().expect("tempdir");
-    units_commit_whole_or_not_at_all(Store::open(dir.path(), None).await.expect("open")).await;
+    let location = crate::config::DbLocation::Sqlite { dir: dir.path().into() };
+    units_commit_whole_or_not_at_all(Store::open(&location).await.expect("open")).await;
 }
 
 #[tokio::test]

@@ -323,11 +323,29 @@ fn axum_only_in_http_and_app() {
     assert!(bad.is_empty(), "web framework outside src/http and src/app.rs:\n{}", bad.join("\n"));
 }
 
+/// The process environment is one of the configuration's sources: only `config/` reads it
+/// (plus the test-only choice of a PostgreSQL test server), so no setting is a hidden input.
+#[test]
+fn only_config_reads_the_environment() {
+    let mut bad = Vec::new();
+    for s in sources() {
+        if s.rel.starts_with("config/") || s.rel == "store/pg_test_server.rs" {
+            continue;
+        }
+        for (n, line) in s.bare.lines().enumerate() {
+            if line.contains("env::var") || line.contains("env::vars") {
+                bad.push(format!("src/{}:{}: {:?}", s.rel, n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "environment read outside src/config/:\n{}", bad.join("\n"));
+}
+
 #[test]
 fn layer_dependencies_point_inwards() {
     let allowed: &[(&str, &[&str])] = &[
         ("model", &["model", "util"]),
-        ("store", &["store", "model", "util"]),
+        ("store", &["store", "model", "util", "config"]),
         ("service", &["service", "store", "model", "util"]),
         ("http", &["http", "service", "model", "util"]),
         ("util", &["util"]),

@@ -245,3 +245,73 @@ fn version_help_and_bad_arguments() {
         assert!(!out.status.success(), "{args:?} must fail");
     }
 }
+
+/// The binary with only the given `BASALT_*` variables (none inherited from the test's process).
+fn run_with_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
+        if name.starts_with("BASALT_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.envs(vars.iter().copied()).output().expect("binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `dir` from a config file, then the environment, then a flag: each wins over the one before,
+/// as seen by where `superuser upsert` creates its database.
+#[test]
+fn config_file_then_env_then_flag() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let at = |name: &str| tmp.path().join(name);
+    let file = at("basalt.toml");
+    std::fs::write(&file, format!("dir = {:?}\nlog_format = \"text\"\n", at("from-file")))
+        .expect("write");
+    let file_s = file.to_str().expect("utf8");
+    let upsert = ["superuser", "upsert", "a@example.com", "password12345"];
+    let with = |extra: &[&str], vars: &[(&str, &str)]| {
+        let args: Vec<&str> = upsert.iter().chain(extra).copied().collect();
+        let out = run_with_env(&args, vars);
+        assert!(out.status.success(), "{extra:?} {vars:?}: {}", stderr(&out));
+    };
+    with(&["--config", file_s], &[]);
+    assert!(at("from-file/data.db").is_file(), "the file's dir");
+    let env_dir = at("from-env");
+    let env_dir = env_dir.to_str().expect("utf8");
+    with(&[], &[("BASALT_CONFIG", file_s), ("BASALT_DIR", env_dir)]);
+    assert!(at("from-env/data.db").is_file(), "the env var over the file");
+    let flag_dir = at("from-flag");
+    with(&["--dir", flag_dir.to_str().expect("utf8")], &[("BASALT_DIR", env_dir)]);
+    assert!(at("from-flag/data.db").is_file(), "the flag over the env var");
+}
+
+#[test]
+fn config_errors_name_their_source() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_str().expect("utf8");
+    let missing = tmp.path().join("missing.toml");
+    let out =
+        run_with_env(&["migrate", "--dir", dir, "--config", missing.to_str().expect("u")], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot read the config file"), "{}", stderr(&out));
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "dir = \"x\"\nhtpp = \"127.0.0.1:1\"\n").expect("write");
+    let out = run_with_env(&["migrate", "--config", bad.to_str().expect("utf8")], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 2: unknown field `htpp`"), "{}", stderr(&out));
+    let out = run_with_env(&["migrate", "--dir", dir], &[("BASALT_LOG_FORMAT", "xml")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("environment variable BASALT_LOG_FORMAT"), "{}", stderr(&out));
+    let out = run_with_env(&["migrate", "--db", "mysql://u:hunter2@h/db"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("flag --db: unsupported database URL") && !err.contains("hunter2"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("x").exists() && !tmp.path().join("data.db").exists());
+}

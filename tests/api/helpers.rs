@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use basalt::app::App;
-use basalt::config::Config;
+use basalt::config::{Config, DbLocation};
 use basalt::service::Service;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -114,8 +114,10 @@ async fn start_app_with(
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config {
         http: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().to_path_buf(),
-        db_url,
+        db: match db_url {
+            Some(url) => DbLocation::parse(&url).expect("a PostgreSQL URL"),
+            None => DbLocation::Sqlite { dir: dir.path().to_path_buf() },
+        },
         ..Config::default()
     };
     configure(&mut config);

@@ -153,7 +153,8 @@ async fn metrics_are_for_superusers_and_count_requests_by_route_template() {
 #[tokio::test]
 async fn the_metrics_token_reads_metrics_and_nothing_else() {
     const TOKEN: &str = "scrape-0123456789abcdef";
-    let app = spawn_app_configured(|c| c.metrics_token = Some(TOKEN.into())).await;
+    let app =
+        spawn_app_configured(|c| c.metrics_token = Some(basalt::config::Secret::new(TOKEN))).await;
     let (status, _) = app.get("/api/health", None).await;
     assert_eq!(status, StatusCode::OK);
     let res = app

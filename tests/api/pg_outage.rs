@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use basalt::app::App;
-use basalt::config::Config;
+use basalt::config::{Config, DbLocation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -181,8 +181,7 @@ async fn start(server: &str, via: &str) -> Running {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = Config {
         http: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().to_path_buf(),
-        db_url: Some(format!("{via}/{}", db.name)),
+        db: DbLocation::parse(&format!("{via}/{}", db.name)).expect("a PostgreSQL URL"),
         ..Config::default()
     };
     let app = App::build(&config).await.expect("app builds");
