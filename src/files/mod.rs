@@ -10,8 +10,10 @@
 pub mod keys;
 pub mod mime;
 pub mod names;
+pub mod store;
 
 pub use keys::{FileKey, KeyPrefix};
+pub use store::{Download, FileMeta, FileStore, PutInfo, S3Config};
 
 /// What can go wrong in this module.
 #[derive(Debug, thiserror::Error)]
