@@ -11,6 +11,7 @@ pub mod keys;
 pub mod mime;
 pub mod names;
 pub mod store;
+pub mod thumbs;
 
 pub use keys::{FileKey, KeyPrefix};
 pub use store::{Download, FileMeta, FileStore, PutInfo, S3Config};
