@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod multipart;
 pub mod observe;
 pub mod router;
 pub mod routes;
