@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod multipart;
 pub mod observe;
+pub mod ranges;
 pub mod router;
 pub mod routes;
 
