@@ -42,6 +42,15 @@ impl FileKey {
         parse(&[collection_id, record_id, &dir, &name]).map(FileKey)
     }
 
+    /// The key of this file's thumbnail of `size` (a file key has three segments; a thumb key
+    /// has four and has no thumbs of its own).
+    pub fn thumb_of(&self, size: &str) -> Result<Self, FileError> {
+        match self.as_str().split('/').collect::<Vec<_>>().as_slice() {
+            [collection, record, name] => FileKey::thumb(collection, record, name, size),
+            _ => Err(FileError::InvalidKey(format!("{self} is not an original file"))),
+        }
+    }
+
     /// The key as stored (`a/b/c`).
     pub fn as_str(&self) -> &str {
         self.0.as_ref()
@@ -125,6 +134,10 @@ mod tests {
         let t = FileKey::thumb("_pb_users_auth_", "r1", "a_x.png", "100x100t").expect("thumb");
         assert_eq!(t.as_str(), "_pb_users_auth_/r1/thumbs_a_x.png/100x100t_a_x.png");
         assert_eq!(t.file_name(), "100x100t_a_x.png");
+        let original = FileKey::file("_pb_users_auth_", "r1", "a_x.png").expect("key");
+        assert_eq!(original.thumb_of("100x100t").expect("thumb"), t);
+        assert!(t.thumb_of("10x10").is_err(), "no thumbs of thumbs");
+        assert!(original.thumb_of("../x").is_err());
         assert_eq!(KeyPrefix::record("c", "r").expect("p").as_str(), "c/r");
         assert_eq!(KeyPrefix::thumbs("c", "r", "a.png").expect("p").as_str(), "c/r/thumbs_a.png");
         // Extensions may hold `*`, `#`, `=`, `+`: kept raw, not percent-encoded.

@@ -315,6 +315,53 @@ impl Thumbnailer {
     }
 }
 
+/// What a download sends: the file itself or one of its thumbnails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Served {
+    pub key: FileKey,
+    /// The name for `Content-Disposition` (`100x100_<name>` for a thumb, as PocketBase).
+    pub name: String,
+    /// Why a requested thumb is not served (for the log; the client gets the original).
+    pub thumb_error: Option<String>,
+}
+
+impl Thumbnailer {
+    /// PocketBase's choice for `GET /api/files/…?thumb=`: the thumb when the size is allowed
+    /// for the field and the original is a thumbnailable image (by its stored or detected
+    /// type), created on first use; otherwise, or when creating it fails, the original.
+    pub async fn choose(
+        &self,
+        original: &FileKey,
+        original_type: &str,
+        requested: Option<&str>,
+        field_thumbs: &[String],
+    ) -> Served {
+        let plain = |thumb_error: Option<String>| Served {
+            key: original.clone(),
+            name: original.file_name().to_string(),
+            thumb_error,
+        };
+        let Some(requested) = requested.filter(|r| !r.is_empty()) else { return plain(None) };
+        let unsupported = || {
+            Some(format!(
+                "the thumb size {requested:?} or the original file format are not supported"
+            ))
+        };
+        let Some(size) = allowed(requested, field_thumbs) else { return plain(unsupported()) };
+        if !crate::files::mime::is_thumbable(original_type) {
+            return plain(unsupported());
+        }
+        let thumb = match original.thumb_of(size.spec()) {
+            Ok(k) => k,
+            Err(e) => return plain(Some(e.to_string())),
+        };
+        match self.ensure(original, &thumb, &size).await {
+            Ok(()) => Served { name: thumb.file_name().to_string(), key: thumb, thumb_error: None },
+            Err(e) => plain(Some(e.to_string())),
+        }
+    }
+}
+
 /// Runs one future per key at a time; callers that arrive while it runs share its result. The
 /// entry is dropped when the flight ends, so a later call runs again (and finds, say, the thumb
 /// already stored). If the running caller is cancelled, a waiting one takes over.

@@ -285,3 +285,38 @@ async fn thumbnailer_stores_the_thumb_once_and_next_to_the_original() {
     assert!(thumbs.ensure(&text, &tk, &size("100x100")).await.is_err());
     assert!(!store.exists(&tk).await.expect("exists"));
 }
+
+#[tokio::test]
+async fn choose_serves_the_thumb_only_when_pocketbase_would() {
+    let store = FileStore::new(Arc::new(object_store::memory::InMemory::new()), true);
+    let thumbs = Thumbnailer::new(store.clone(), ThumbLimits::default());
+    let png = FileKey::file("c", "r", "pic_0123456789.png").expect("key");
+    store
+        .put_bytes(&png, Bytes::from(encoded(&top_red(64, 32), ImageFormat::Png)), None)
+        .await
+        .expect("put");
+    let field = vec!["50x50".to_string()];
+    let served = thumbs.choose(&png, "image/png", Some("50x50"), &field).await;
+    assert_eq!(served.key.as_str(), "c/r/thumbs_pic_0123456789.png/50x50_pic_0123456789.png");
+    assert_eq!((served.name.as_str(), served.thumb_error), ("50x50_pic_0123456789.png", None));
+    let served = thumbs.choose(&png, "image/png", Some("100x100"), &field).await;
+    assert_eq!(served.name, "100x100_pic_0123456789.png", "the default size");
+    for (ct, requested) in [
+        ("image/png", Some("30x30")),
+        ("image/png", Some("../../x")),
+        ("image/svg+xml", Some("50x50")),
+        ("application/pdf", Some("100x100")),
+    ] {
+        let served = thumbs.choose(&png, ct, requested, &field).await;
+        assert_eq!(served.key, png, "{ct} {requested:?}");
+        assert!(served.thumb_error.is_some());
+    }
+    let served = thumbs.choose(&png, "image/png", None, &field).await;
+    assert_eq!((served.key, served.thumb_error), (png.clone(), None));
+    // A broken image falls back to the original.
+    let broken = FileKey::file("c", "r", "broken_0123456789.png").expect("key");
+    store.put_bytes(&broken, Bytes::from_static(b"\x89PNG\r\n\x1a\nxx"), None).await.expect("put");
+    let served = thumbs.choose(&broken, "image/png", Some("50x50"), &field).await;
+    assert_eq!(served.key, broken);
+    assert!(served.thumb_error.is_some());
+}

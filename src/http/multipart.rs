@@ -110,6 +110,11 @@ impl UploadedFile {
     }
 }
 
+/// Whether a `Content-Type` header announces a multipart form (as PocketBase: by prefix).
+pub fn is_multipart(content_type: &str) -> bool {
+    content_type.trim_start().to_ascii_lowercase().starts_with("multipart/form-data")
+}
+
 /// Reads a `multipart/form-data` body whose `Content-Type` header is `content_type`.
 pub async fn parse(
     content_type: &str,

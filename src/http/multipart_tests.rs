@@ -262,3 +262,11 @@ async fn nul_characters_are_refused() {
     .await;
     assert_eq!(e.status, StatusCode::BAD_REQUEST, "invalid UTF-8 in a value");
 }
+
+#[test]
+fn multipart_content_types() {
+    assert!(is_multipart(CT));
+    assert!(is_multipart("Multipart/Form-Data; boundary=x"));
+    assert!(!is_multipart("application/json"));
+    assert!(!is_multipart("multipart/mixed; boundary=x"));
+}
