@@ -95,6 +95,8 @@ pub struct ThumbLimits {
     pub max_alloc: u64,
     /// Refuse thumbnails wider or taller than this.
     pub max_thumb_side: u32,
+    /// Do not even read sources larger than this (they are read whole into memory).
+    pub max_source_bytes: u64,
 }
 
 impl Default for ThumbLimits {
@@ -105,6 +107,7 @@ impl Default for ThumbLimits {
             max_source_pixels: 50_000_000,
             max_alloc: 512 * 1024 * 1024,
             max_thumb_side: 4_096,
+            max_source_bytes: 64 << 20,
         }
     }
 }
@@ -308,6 +311,10 @@ impl Thumbnailer {
             .await
             .map_err(|_| FileError::Task("timed out waiting for a thumbnail worker".into()))?
             .map_err(|e| FileError::Task(e.to_string()))?;
+        let bytes = self.store.head(original).await?.size;
+        if bytes > self.limits.max_source_bytes {
+            return Err(FileError::Image(format!("the image is too large ({bytes} bytes)")));
+        }
         let source = self.store.read_all(original).await?;
         let rendered = render_blocking(source, size.clone(), self.limits).await?;
         self.store.put_bytes(thumb, rendered.bytes, Some(rendered.content_type)).await?;

@@ -284,6 +284,13 @@ async fn thumbnailer_stores_the_thumb_once_and_next_to_the_original() {
     let tk = FileKey::thumb("c", "r", "notes_0123456789.png", "100x100").expect("key");
     assert!(thumbs.ensure(&text, &tk, &size("100x100")).await.is_err());
     assert!(!store.exists(&tk).await.expect("exists"));
+
+    // A source over the byte limit is not even read.
+    let small = ThumbLimits { max_source_bytes: 100, ..ThumbLimits::default() };
+    let picky = Thumbnailer::new(store.clone(), small);
+    let tk = FileKey::thumb("c", "r", "pic_0123456789.jpg", "100x100").expect("key");
+    let res = picky.ensure(&original, &tk, &size("100x100")).await;
+    assert!(matches!(res, Err(FileError::Image(ref m)) if m.contains("bytes")), "{res:?}");
 }
 
 #[tokio::test]
