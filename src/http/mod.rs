@@ -7,7 +7,9 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod multipart;
 pub mod observe;
+pub mod ranges;
 pub mod router;
 pub mod routes;
 
