@@ -75,6 +75,7 @@ impl App {
         });
         let pruner = tokio::spawn(prune_changes(self.svc.clone()));
         let schema_watch = self.svc.watch_schema();
+        let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         upkeep.abort();
         pruner.abort();

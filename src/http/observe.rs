@@ -12,7 +12,7 @@
 //!   other response gets one DEBUG line (the access log, off by default).
 //!
 //! The matched route is known only after routing, inside the router, so `observe` puts an
-//! empty `RouteSlot` into the request and `tag_route` (a route layer, which runs only for
+//! empty `RouteSlot` into the request and `TagRoute` (a route layer, which runs only for
 //! matched routes) fills it. A slot rather than a response extension: a panicking handler
 //! produces no response of its own, yet its request should still count under its route.
 
@@ -42,19 +42,51 @@ pub fn is_sane_request_id(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= MAX_REQUEST_ID_LEN && b.iter().all(|c| (0x21..=0x7e).contains(c))
 }
 
-/// The matched route template of a request, filled in by `tag_route`.
+/// The matched route template of a request, filled in by `TagRoute`.
 #[derive(Clone, Default)]
 pub struct RouteSlot(Arc<OnceLock<MatchedPath>>);
 
 /// Route layer: records the matched route template on the request span and in its slot.
-pub async fn tag_route(req: Request, next: Next) -> Response {
-    if let Some(path) = req.extensions().get::<MatchedPath>() {
-        tracing::Span::current().record("route", tracing::field::display(path.as_str()));
-        if let Some(slot) = req.extensions().get::<RouteSlot>() {
-            let _ = slot.0.set(path.clone());
-        }
+#[derive(Clone, Copy, Default)]
+pub struct TagRouteLayer;
+
+impl<S> tower::Layer<S> for TagRouteLayer {
+    type Service = TagRoute<S>;
+    fn layer(&self, inner: S) -> TagRoute<S> {
+        TagRoute(inner)
     }
-    next.run(req).await
+}
+
+/// Tags a matched request with its route template (`TagRouteLayer`). A plain service rather
+/// than `from_fn`: that boxes the inner service and the future for every request, and this runs
+/// on every route.
+#[derive(Clone)]
+pub struct TagRoute<S>(S);
+
+impl<S, B> tower::Service<axum::http::Request<B>> for TagRoute<S>
+where
+    S: tower::Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        if let Some(path) = req.extensions().get::<MatchedPath>() {
+            tracing::Span::current().record("route", tracing::field::display(path.as_str()));
+            if let Some(slot) = req.extensions().get::<RouteSlot>() {
+                let _ = slot.0.set(path.clone());
+            }
+        }
+        self.0.call(req)
+    }
 }
 
 /// Request ids for requests that come without a usable one: a random prefix per server and a
@@ -231,7 +263,7 @@ mod tests {
         let routes = Router::new()
             .route("/fail/{x}", get(fails))
             .route("/boom", get(boom))
-            .route_layer(axum::middleware::from_fn(tag_route));
+            .route_layer(TagRouteLayer);
         let app = with_edge_layers(routes, Arc::new(Metrics::new(None)));
         for (path, id) in [("/fail/1", "req-fail"), ("/boom", "req-boom"), ("/nope", "req-404")] {
             let req = Request::get(path)

@@ -11,7 +11,9 @@ use crate::http::metrics::Metrics;
 use crate::http::routes::{auth, collections, health, metrics, records};
 use crate::http::{admin_ui, middleware, observe, AppState};
 
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP application as one service (`axum::serve` takes it through
+/// `axum::ServiceExt::into_make_service`).
+pub fn router(state: AppState) -> impl Edged {
     let m = state.metrics.clone();
     let api = Router::new()
         .route("/api/health", get(health::check).head(health::check))
@@ -35,7 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_/", get(admin_ui::index))
         .route("/_/{*path}", get(admin_ui::asset))
         // Only matched routes pass here: their template becomes the request's route label.
-        .route_layer(axum::middleware::from_fn(observe::tag_route))
+        .route_layer(observe::TagRouteLayer)
         // PocketBase has no 405: a known path with another method is an unknown route.
         .method_not_allowed_fallback(middleware::not_found)
         .fallback(middleware::not_found);
@@ -47,18 +49,46 @@ pub fn router(state: AppState) -> Router {
 /// 500, the body limit. A separate function so a test can wrap its own handlers in exactly the
 /// production stack.
 ///
-/// The routes become the fallback service of an empty router, and the layers wrap that: added to
-/// `routes` directly, axum would put them inside each route's method router, which then stamps
-/// an `Allow` header on every answer that came through its fallback (preflights included).
-pub fn with_edge_layers(routes: Router, metrics: Arc<Metrics>) -> Router {
+/// The layers wrap the router as a plain tower service: through `Router::layer`, axum would put
+/// them inside each route's method router, which then stamps an `Allow` header on every answer
+/// that came through its fallback (preflights included); and an outer router around the routes
+/// would cost a second routing step and a boxed clone per request.
+pub fn with_edge_layers(routes: Router, metrics: Arc<Metrics>) -> impl Edged {
     let edge = Arc::new(observe::Edge { metrics, ids: observe::SequentialIds::new() });
-    Router::new()
-        .fallback_service(routes)
+    tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(edge, observe::edge))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
         // The limit for bodies without a declared length is enforced where bodies are read
         // (`extract::Body`), so that 413 gets the JSON envelope too.
         .layer(DefaultBodyLimit::max(middleware::MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn_with_state(edge, observe::edge))
+        .service(routes)
+}
+
+/// What `with_edge_layers` returns: the application as a cloneable tower service.
+pub trait Edged:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Edged for T where
+    T: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 #[cfg(test)]

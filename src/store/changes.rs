@@ -3,7 +3,7 @@
 //! Every record write also writes one `_changes` row per record it created, updated or deleted
 //! (cascaded deletes and relation clean-ups included) in the same transaction, and reports the
 //! same list as `Vec<Change>`. After the commit the store publishes those changes on an
-//! in-process broadcast (`Store::subscribe`); on PostgreSQL a tailer (`postgres_feed.rs`) also
+//! in-process broadcast (`Store::subscribe`); on PostgreSQL a tailer (`postgres/feed.rs`) also
 //! reads other instances' rows from the outbox and publishes them on the same broadcast. The
 //! outbox position lets a consumer that lagged or restarted catch up (`Store::changes_since`).
 //! Nothing here knows HTTP or rules.

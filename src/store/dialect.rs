@@ -112,7 +112,7 @@ impl Dialect for Sqlite {
         format!("{alias}.rowid")
     }
     fn geo_distance(&self, lon1: &str, lat1: &str, lon2: &str, lat2: &str) -> String {
-        // The bundled SQLite has no math functions; `sqlite.rs` registers this one in Rust.
+        // The bundled SQLite has no math functions; `sqlite/mod.rs` registers this one in Rust.
         format!("basalt_geo_distance({lon1}, {lat1}, {lon2}, {lat2})")
     }
     fn json_path(&self, segments: &[String]) -> String {

@@ -4,8 +4,8 @@
 //!
 //! SQLite's transaction lives on the writer's blocking thread and cannot be shared with async
 //! code, so its futures are ready at once: the statement runs when the future is made, and
-//! `sqlite.rs` drives the algorithm with a plain `block_on` on that thread. PostgreSQL's are
-//! sqlx futures (boxed and `Send`, see the NOTE in `postgres.rs`). Algorithms are loops, not
+//! `sqlite/mod.rs` drives the algorithm with `ready` on that thread. PostgreSQL's are
+//! sqlx futures (boxed and `Send`, see the NOTE in `postgres/mod.rs`). Algorithms are loops, not
 //! recursions, so their futures stay `Send` where the engine's are.
 
 use std::future::Future;

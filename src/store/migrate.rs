@@ -39,7 +39,7 @@ pub(crate) fn postgres_names() -> Vec<&'static str> {
 /// lock, so instances starting together apply each file once (the second waits, then sees it).
 ///
 /// Boxed (and statements without parameters run as bare `&str`s, unprepared) so the future is
-/// `Send` for any lifetime: see the NOTE in `postgres.rs`.
+/// `Send` for any lifetime: see the NOTE in `postgres/mod.rs`.
 pub(crate) fn apply_postgres(
     conn: &mut PgConnection,
 ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>> {

@@ -1,7 +1,7 @@
-//! PostgreSQL through sqlx: a connection pool, the embedded system migrations, collection tables
-//! (every schema change is one transaction), the mapping between PostgreSQL values and the stored
-//! JSON shape, and the record statements: the same operations `sqlite.rs` offers, as async
-//! functions. Statements are built at run time (no sqlx macros) with `$n` placeholders.
+//! PostgreSQL through sqlx: a connection pool, the embedded system migrations, schema change
+//! announcements (LISTEN/NOTIFY), reading column values into `stored::Cell`, and the `engine::Tx`
+//! the engine-neutral writes (`work.rs`) run on. Statements are built at run time (no sqlx
+//! macros) with `$n` placeholders.
 //!
 //! Column types are decided in `schema_sql::PG_TYPES`. Every collection table also has the
 //! hidden `"_rowid" BIGSERIAL` insertion-order column (`schema_sql::PG_ROWID`).
@@ -54,7 +54,7 @@ pub(crate) struct Db {
     schema_events: tokio::sync::watch::Receiver<u64>,
     /// Stops the listener task (and the change-feed tasks) on `close`.
     stop_listener: tokio::sync::watch::Sender<bool>,
-    /// Woken when any instance signals new outbox rows (`postgres_feed`).
+    /// Woken when any instance signals new outbox rows (`feed.rs`).
     changes_wake: Arc<tokio::sync::Notify>,
     /// Poked after each local commit that wrote outbox rows (`feed::spawn_signaler`).
     changes_signal: Arc<tokio::sync::Notify>,

@@ -1,5 +1,6 @@
-//! SQLite through rusqlite: one writer connection and a pool of readers over a WAL database,
-//! value mapping between SQLite and the stored JSON shape, and the statements that run in them.
+//! SQLite through rusqlite: one writer connection (`writer.rs`) and a pool of readers over a WAL
+//! database, reading column values into `stored::Cell`, and the `engine::Tx` of the writer's
+//! transaction that the engine-neutral writes (`work.rs`) run on.
 //!
 //! All blocking work runs on tokio's blocking pool; callers only see async functions.
 
