@@ -17,6 +17,25 @@ use crate::model::request::RequestInfo;
 /// The request as seen by services and rules.
 pub struct Req(pub RequestInfo);
 
+/// Only who is calling (the auth record behind the token, if any): for handlers that evaluate
+/// no rule and so need none of the headers and query `Req` copies.
+pub struct Caller(pub RequestInfo);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut info = RequestInfo { context: "default", ..Default::default() };
+        if let Some(h) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            info.auth = state.svc.authenticate(h).await?;
+        }
+        Ok(Caller(info))
+    }
+}
+
 impl FromRequestParts<AppState> for Req {
     type Rejection = ApiError;
 

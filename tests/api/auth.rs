@@ -499,6 +499,11 @@ async fn jwt_claims_and_superuser_token() {
     assert!(health["data"].get("canBackup").is_some(), "{health}");
     let (_, health) = app.get("/api/health", Some(&token)).await;
     assert_eq!(health["data"], json!({}));
+    let (status, health) = app.get("/api/health", None).await;
+    assert_eq!(
+        (status, health),
+        (StatusCode::OK, json!({"code": 200, "data": {}, "message": "API is healthy."}))
+    );
     app.stop().await;
 }
 
