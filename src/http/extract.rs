@@ -43,14 +43,8 @@ impl FromRequestParts<AppState> for Req {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let mut info = RequestInfo {
-            method: parts.method.as_str().to_string(),
-            context: "default",
-            ..Default::default()
-        };
-        if let Some(h) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            info.auth = state.svc.authenticate(h).await?;
-        }
+        let Caller(mut info) = Caller::from_request_parts(parts, state).await?;
+        info.method = parts.method.as_str().to_string();
         for (name, value) in &parts.headers {
             if name == AUTHORIZATION {
                 continue;
