@@ -296,6 +296,14 @@ impl FileStore {
         Ok(n)
     }
 
+    /// Every key in the store, sorted (tests and checks: it lists the whole bucket).
+    pub async fn list_all(&self) -> Result<Vec<String>, FileError> {
+        let metas: Vec<_> = self.inner.list(None).try_collect().await?;
+        let mut keys: Vec<String> = metas.into_iter().map(|m| m.location.to_string()).collect();
+        keys.sort();
+        Ok(keys)
+    }
+
     fn attributes_for(&self, content_type: Option<&str>) -> Attributes {
         let mut attrs = Attributes::new();
         if let (true, Some(ct)) = (self.attributes, content_type) {

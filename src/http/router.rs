@@ -8,7 +8,7 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::http::metrics::Metrics;
-use crate::http::routes::{auth, collections, health, metrics, records};
+use crate::http::routes::{auth, collections, files, health, metrics, records};
 use crate::http::{admin_ui, middleware, observe, AppState};
 
 pub fn router(state: AppState) -> Router {
@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/collections/{c}/auth-methods", get(auth::methods))
         .route("/api/collections/{c}/auth-with-password", post(auth::with_password))
         .route("/api/collections/{c}/auth-refresh", post(auth::refresh))
+        .route("/api/files/token", post(files::token))
+        .route("/api/files/{c}/{id}/{name}", get(files::download).head(files::download))
         .route("/_/", get(admin_ui::index))
         .route("/_/{*path}", get(admin_ui::asset))
         // Only matched routes pass here: their template becomes the request's route label.

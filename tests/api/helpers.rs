@@ -118,6 +118,7 @@ async fn start_app_with(
             Some(url) => DbLocation::parse(&url).expect("a PostgreSQL URL"),
             None => DbLocation::Sqlite { dir: dir.path().to_path_buf() },
         },
+        dir: dir.path().to_path_buf(),
         ..Config::default()
     };
     configure(&mut config);
