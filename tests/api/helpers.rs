@@ -30,6 +30,32 @@ pub fn postgres_server() -> Option<String> {
     std::env::var("BASALT_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
 }
 
+/// The S3-compatible server (moto on loopback, started by `scripts/test`) every app of the suite
+/// stores its files in, one fresh bucket per app: `BASALT_TEST_S3` (e.g.
+/// `http://127.0.0.1:5000`). Unset: files go to the app's `<dir>/storage`.
+pub fn s3_server() -> Option<String> {
+    std::env::var("BASALT_TEST_S3").ok().filter(|s| !s.is_empty())
+}
+
+/// Creates a bucket for one app on the test S3 server (moto accepts unsigned requests).
+async fn s3_bucket(endpoint: &str) -> basalt::config::S3Settings {
+    let bucket = format!("basalt-t-{}", basalt::util::new_record_id());
+    let res = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("the S3 test server (BASALT_TEST_S3) is reachable");
+    assert!(res.status().is_success(), "creating bucket {bucket}: {}", res.status());
+    basalt::config::S3Settings {
+        endpoint: endpoint.to_string(),
+        bucket,
+        region: "us-east-1".into(),
+        access_key: "testing".into(),
+        secret: basalt::config::Secret::new("testing"),
+        force_path_style: true,
+    }
+}
+
 /// A database created for one test and dropped when the test ends (also when it fails).
 pub struct TestDb {
     server: String,
@@ -121,6 +147,9 @@ async fn start_app_with(
         dir: dir.path().to_path_buf(),
         ..Config::default()
     };
+    if let Some(endpoint) = s3_server() {
+        config.s3 = Some(s3_bucket(&endpoint).await);
+    }
     configure(&mut config);
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
