@@ -10,7 +10,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, spawn_app, TestApp};
+use crate::helpers::{
+    eventually, spawn_app, spawn_app_on, spawn_app_sharing_files, TestApp, TestDb,
+};
+use crate::pg_test_server;
 
 const BOUNDARY: &str = "basaltTestBoundary7MA4YWxkTrZu0gW";
 
@@ -58,6 +61,28 @@ fn png() -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).expect("png");
     out.into_inner()
+}
+
+/// A PNG whose header claims `side`×`side` pixels over a tiny body (a decompression bomb for a
+/// decoder that trusts the header).
+fn png_claiming(side: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xffff_ffffu32;
+        for b in bytes {
+            c ^= u32::from(*b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+    let mut out = png();
+    // IHDR's data starts at 16 (8 signature + 4 length + 4 type); its CRC follows the 13 bytes.
+    out[16..20].copy_from_slice(&side.to_be_bytes());
+    out[20..24].copy_from_slice(&side.to_be_bytes());
+    let crc = crc32(&out[12..29]);
+    out[29..33].copy_from_slice(&crc.to_be_bytes());
+    out
 }
 
 impl TestApp {
@@ -447,6 +472,18 @@ async fn hostile_bodies_and_names() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.bytes().await.expect("b").is_empty());
+    // A decompression bomb: a valid upload (it is a PNG), but no thumbnail is made of it; the
+    // original is served instead.
+    let bomb = png_claiming(100_000);
+    let (status, rec) = app.post_form(create, None, &[file("many", "bomb.png", &bomb)]).await;
+    assert_eq!(status, StatusCode::OK, "{rec}");
+    let name = names(&rec["many"])[0].clone();
+    let url = format!("/api/files/docs/{}/{name}?thumb=100x100", rec["id"].as_str().expect("id"));
+    let res = app.raw_get(&url, &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-disposition"], format!("inline; filename=\"{name}\""));
+    assert_eq!(res.bytes().await.expect("b").to_vec(), bomb);
+    assert!(!app.stored().await.iter().any(|k| k.contains("thumbs_")), "no thumb stored");
     // Uploads under non-file keys or unknown keys store nothing.
     let before = app.stored().await.len();
     let (status, rec) = app
@@ -579,4 +616,38 @@ async fn multipart_bodies_work_on_every_endpoint_and_failed_writes_store_nothing
         .await;
     assert_eq!(status, StatusCode::OK, "{rec}");
     assert_eq!(rec["title"], "from json");
+}
+
+/// Two instances on one PostgreSQL database and one storage (a bucket, or a shared directory):
+/// a file uploaded through one downloads from the other, and a delete through the other
+/// removes it for both.
+#[tokio::test]
+async fn two_instances_share_uploads() {
+    let Some(server) = pg_test_server::server("files across instances on one PostgreSQL database")
+    else {
+        return;
+    };
+    let db = TestDb::create(&server).await;
+    let a = spawn_app_on(&db.url()).await;
+    let b = spawn_app_sharing_files(&db.url(), &a).await;
+    let su = a.su_token().await;
+    docs(&a, &su).await;
+    let seen = eventually(Duration::from_secs(10), || async {
+        b.get("/api/collections/docs/records", None).await.0 == StatusCode::OK
+    })
+    .await;
+    assert!(seen, "B never saw the collection");
+    let (status, rec) = a
+        .post_form("/api/collections/docs/records", None, &[file("one", "shared.txt", b"from A")])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rec}");
+    let id = rec["id"].as_str().expect("id");
+    let res =
+        b.raw_get(&format!("/api/files/docs/{id}/{}", rec["one"].as_str().expect("n")), &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.expect("t"), "from A");
+    let (status, _) = b.delete(&format!("/api/collections/docs/records/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let gone = eventually(Duration::from_secs(5), || async { a.stored().await.is_empty() }).await;
+    assert!(gone, "{:?}", a.stored().await);
 }

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub svc: Arc<Service>,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// Where its files are stored: this data dir (`<dir>/storage`), or an S3 bucket.
+    pub storage: (std::path::PathBuf, Option<basalt::config::S3Settings>),
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Declared last: dropped after the server, so its database goes once nothing uses it.
@@ -118,6 +120,17 @@ pub async fn spawn_app_on(db_url: &str) -> TestApp {
     start_app(Some(db_url.to_string()), None).await
 }
 
+/// Starts another server on an existing PostgreSQL database, storing files where `other` does
+/// (its data dir or its bucket): several instances as one, files included.
+pub async fn spawn_app_sharing_files(db_url: &str, other: &TestApp) -> TestApp {
+    let (dir, s3) = other.storage.clone();
+    start_app_with(Some(db_url.to_string()), None, move |config| {
+        config.dir = dir;
+        config.s3 = s3;
+    })
+    .await
+}
+
 /// Like `spawn_app` (same engine), with settings changed by `configure` (e.g. a metrics token).
 pub async fn spawn_app_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
     let db = match postgres_server() {
@@ -151,6 +164,7 @@ async fn start_app_with(
         config.s3 = Some(s3_bucket(&endpoint).await);
     }
     configure(&mut config);
+    let storage = (config.dir.clone(), config.s3.clone());
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
     let svc = app.svc.clone();
@@ -168,6 +182,7 @@ async fn start_app_with(
         svc,
         client: reqwest::Client::new(),
         dir,
+        storage,
         stop: Some(tx),
         task: Some(task),
         _db: db,
