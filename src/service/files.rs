@@ -265,6 +265,43 @@ impl Service {
         });
     }
 
+    /// After a collection was truncated or deleted: removes, off the request path, the folders
+    /// under `<collection_id>/` of records that do not exist (now: a record created since keeps
+    /// its files).
+    pub(crate) fn sweep_collection_files(&self, collection_id: &str) {
+        let Ok(prefix) = KeyPrefix::collection(collection_id) else { return };
+        let (store, files, schema) = (self.store.clone(), self.files.clone(), self.schema());
+        let collection_id = collection_id.to_string();
+        tokio::spawn(async move {
+            let keys = match files.list(Some(&prefix)).await {
+                Ok(keys) => keys,
+                Err(e) => {
+                    tracing::warn!(error = %e, "listing a collection's files failed");
+                    return;
+                }
+            };
+            let mut ids: Vec<String> =
+                keys.iter().filter_map(|k| k.split('/').nth(1)).map(String::from).collect();
+            ids.dedup();
+            let existing = match schema.by_id(&collection_id) {
+                Some(coll) => match store.existing_ids(coll, &ids).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot check records; their files are kept");
+                        return;
+                    }
+                },
+                None => Vec::new(),
+            };
+            for id in ids.iter().filter(|id| !existing.contains(id)) {
+                let Ok(prefix) = KeyPrefix::record(&collection_id, id) else { continue };
+                if let Err(e) = files.delete_prefix(&prefix).await {
+                    tracing::warn!(prefix = prefix.as_str(), error = %e, "deleting files failed");
+                }
+            }
+        });
+    }
+
     /// `GET /api/files/{collection}/{recordId}/{filename}`: the file (or its `thumb`) of a
     /// record. A `protected` field's files need `token` (a file token) and the collection's view
     /// rule for its record; other files are served to anyone who knows their name, as in

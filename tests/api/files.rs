@@ -368,6 +368,27 @@ async fn deleting_records_removes_their_files_cascades_included() {
     let empty =
         eventually(Duration::from_secs(5), || async { app.stored().await.is_empty() }).await;
     assert!(empty, "the parent's and the cascaded kid's files: {:?}", app.stored().await);
+
+    // Truncating a collection and deleting one remove their records' files too.
+    for _ in 0..2 {
+        let (status, _) = app
+            .post_form("/api/collections/parents/records", None, &[file("doc", "p.txt", b"p")])
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = app.delete("/api/collections/parents/truncate", Some(&su)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let empty =
+        eventually(Duration::from_secs(5), || async { app.stored().await.is_empty() }).await;
+    assert!(empty, "truncate: {:?}", app.stored().await);
+    let (status, _) =
+        app.post_form("/api/collections/kids/records", None, &[file("doc", "k.txt", b"k")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.delete("/api/collections/kids", Some(&su)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let empty =
+        eventually(Duration::from_secs(5), || async { app.stored().await.is_empty() }).await;
+    assert!(empty, "collection delete: {:?}", app.stored().await);
 }
 
 #[tokio::test]
