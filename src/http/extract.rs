@@ -126,37 +126,63 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Form { values, .. } = Form::from_request(req, state).await?;
+        let Form { values, .. } = read_form(req, state, &MultipartLimits::default()).await?;
         Ok(Body(values))
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for Form {
+/// Record writes: a multipart body may be as large as PocketBase allows there, 32 MiB plus
+/// `maxSize × maxSelect` of every file field of the collection (the `{c}` path parameter).
+impl FromRequest<AppState> for Form {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let raw_ct = req
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let params = axum::extract::RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request(GENERIC_400))?;
+        let coll = params.iter().find(|(k, _)| *k == "c").map(|(_, v)| v).unwrap_or_default();
+        let mut limits = MultipartLimits::default();
+        limits.max_body += state.svc.upload_allowance(coll);
+        let req = Request::from_parts(parts, body);
+        let declared = req
             .headers()
-            .get(CONTENT_TYPE)
+            .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        if multipart::is_multipart(&raw_ct) {
-            let form =
-                multipart::parse(&raw_ct, req.into_body(), &MultipartLimits::default()).await?;
-            return Ok(Form { values: form.values, files: form.files });
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_body) {
+            return Err(ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE_413));
         }
-        let ct = raw_ct.to_ascii_lowercase();
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(e.status(), TOO_LARGE_413)
-            } else {
-                ApiError::bad_request(GENERIC_400)
-            }
-        })?;
-        let values = plain_body(&ct, &bytes)?;
-        Ok(Form { values, files: Vec::new() })
+        read_form(req, state, &limits).await
     }
+}
+
+/// Any body as values and files; `limits` for a multipart one.
+async fn read_form<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    limits: &MultipartLimits,
+) -> Result<Form, ApiError> {
+    let raw_ct = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if multipart::is_multipart(&raw_ct) {
+        let form = multipart::parse(&raw_ct, req.into_body(), limits).await?;
+        return Ok(Form { values: form.values, files: form.files });
+    }
+    let ct = raw_ct.to_ascii_lowercase();
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(e.status(), TOO_LARGE_413)
+        } else {
+            ApiError::bad_request(GENERIC_400)
+        }
+    })?;
+    let values = plain_body(&ct, &bytes)?;
+    Ok(Form { values, files: Vec::new() })
 }
 
 /// A JSON or urlencoded body as a JSON object.

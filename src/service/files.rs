@@ -157,6 +157,22 @@ impl Uploads {
 }
 
 impl Service {
+    /// How many bytes a record write to `coll` may add to the usual body limit for its files:
+    /// `maxSize × maxSelect` of every file field (PocketBase's rule); 0 for an unknown one.
+    pub fn upload_allowance(&self, coll: &str) -> u64 {
+        let Ok((_, coll)) = self.collection(coll) else { return 0 };
+        coll.fields
+            .iter()
+            .map(|f| match f.kind {
+                FieldKind::File { max_size, max_select, .. } => {
+                    let size = if max_size > 0 { max_size } else { DEFAULT_MAX_FILE_SIZE };
+                    (size.max(0) as u64).saturating_mul(max_select.max(1) as u64)
+                }
+                _ => 0,
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
     /// The store of uploaded files.
     pub fn files(&self) -> &FileStore {
         &self.files

@@ -672,3 +672,50 @@ async fn two_instances_share_uploads() {
     let gone = eventually(Duration::from_secs(5), || async { a.stored().await.is_empty() }).await;
     assert!(gone, "{:?}", a.stored().await);
 }
+
+/// A record write may carry more than the usual 32 MiB when its file fields allow it (32 MiB
+/// plus `maxSize × maxSelect` of each, as PocketBase); other bodies keep the limit.
+#[tokio::test]
+async fn file_fields_raise_the_body_limit_of_record_writes() {
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    app.create_collection(
+        &su,
+        json!({"name": "videos", "type": "base", "createRule": "", "viewRule": "",
+            "fields": [{"name": "clip", "type": "file", "maxSelect": 1, "maxSize": 40 << 20}]}),
+    )
+    .await;
+    docs(&app, &su).await;
+    let big: Vec<u8> = (0..(33u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let (status, rec) = app
+        .post_form("/api/collections/videos/records", None, &[file("clip", "v.bin", &big)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rec}");
+    let url = format!(
+        "/api/files/videos/{}/{}",
+        rec["id"].as_str().expect("id"),
+        rec["clip"].as_str().expect("n")
+    );
+    let res = app.raw_get(&url, &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-length"], big.len().to_string().as_str());
+    assert!(res.bytes().await.expect("body").as_ref() == big.as_slice(), "the same bytes back");
+    // `docs` allows 32 MiB + 25 MiB + 10 bytes (one 5 MiB, many 3 × 5 MiB, tiny, prot 5 MiB).
+    let huge = vec![b'x'; 90 << 20];
+    let (status, _) =
+        app.post_form("/api/collections/docs/records", None, &[file("one", "h.txt", &huge)]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A JSON body keeps the usual limit.
+    let (status, _) = app
+        .send_form(
+            reqwest::Method::POST,
+            "/api/collections/videos/records",
+            None,
+            vec![b' '; 33 << 20],
+            "application/json",
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let stored = app.stored().await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+}
