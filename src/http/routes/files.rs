@@ -62,8 +62,13 @@ pub async fn download(
             RangeDecision::Full => (StatusCode::OK, None),
             RangeDecision::Partial(r) => (StatusCode::PARTIAL_CONTENT, Some(r)),
             RangeDecision::NotSatisfiable => {
+                // As Go's file server: a short text answer without the file's caching headers.
+                out.remove(CACHE_CONTROL);
+                out.remove(ACCEPT_RANGES);
+                out.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
                 out.insert(CONTENT_RANGE, text(&ranges::content_range(None, meta.size)));
-                return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
+                let body = "The requested range is not satisfiable.\n";
+                return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out, body).into_response());
             }
         };
     if let Some(r) = &range {
