@@ -274,9 +274,10 @@ impl Service {
         let files = self.files.clone();
         tokio::spawn(async move {
             for prefix in prefixes {
-                if let Err(e) = files.delete_prefix(&prefix).await {
-                    tracing::warn!(prefix = prefix.as_str(), error = %e, "deleting a record's files failed");
-                }
+                retrying("deleting a record's files", prefix.as_str(), || async {
+                    files.delete_prefix(&prefix).await.map(drop)
+                })
+                .await;
             }
         });
     }
@@ -311,9 +312,10 @@ impl Service {
             };
             for id in ids.iter().filter(|id| !existing.contains(id)) {
                 let Ok(prefix) = KeyPrefix::record(&collection_id, id) else { continue };
-                if let Err(e) = files.delete_prefix(&prefix).await {
-                    tracing::warn!(prefix = prefix.as_str(), error = %e, "deleting files failed");
-                }
+                retrying("deleting a swept record's files", prefix.as_str(), || async {
+                    files.delete_prefix(&prefix).await.map(drop)
+                })
+                .await;
             }
         });
     }
@@ -465,13 +467,34 @@ fn file_signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
 
 async fn delete_file(files: &FileStore, collection_id: &str, record_id: &str, name: &str) {
     if let Ok(key) = FileKey::file(collection_id, record_id, name) {
-        if let Err(e) = files.delete(&key).await {
-            tracing::warn!(key = %key, error = %e, "deleting a dropped file failed");
-        }
+        retrying("deleting a dropped file", key.as_str(), || files.delete(&key)).await;
     }
     if let Ok(prefix) = KeyPrefix::thumbs(collection_id, record_id, name) {
-        if let Err(e) = files.delete_prefix(&prefix).await {
-            tracing::warn!(prefix = prefix.as_str(), error = %e, "deleting thumbnails failed");
+        retrying("deleting thumbnails", prefix.as_str(), || async {
+            files.delete_prefix(&prefix).await.map(drop)
+        })
+        .await;
+    }
+}
+
+/// Runs a storage delete up to 3 times (1 s, then 4 s apart), so a passing S3 error does not
+/// leave an orphan; the last failure is logged. FIXME(#11): the job queue will own retries (and
+/// survive a restart).
+async fn retrying<F, Fut>(what: &str, object: &str, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::files::FileError>>,
+{
+    for (i, pause) in [1u64, 4, 0].into_iter().enumerate() {
+        match attempt().await {
+            Ok(()) => return,
+            Err(e) if pause == 0 => {
+                tracing::warn!(object, error = %e, attempts = i + 1, "{what} failed; giving up");
+            }
+            Err(e) => {
+                tracing::debug!(object, error = %e, "{what} failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
+            }
         }
     }
 }
