@@ -38,13 +38,7 @@ pub async fn download(
     let served = s.svc.open_file(&c, &id, &name, q.thumb.as_deref(), q.token.as_deref()).await?;
     let meta = &served.meta;
     let etag = ranges::etag(meta.e_tag.as_deref(), meta.size, meta.last_modified);
-    let mut out = HeaderMap::new();
-    let text = |v: &str| HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static(""));
-    out.insert(ETAG, text(&etag));
-    out.insert(LAST_MODIFIED, text(&ranges::http_date(meta.last_modified)));
-    out.insert(CACHE_CONTROL, HeaderValue::from_static(ranges::FILE_CACHE_CONTROL));
-    out.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(ranges::FILE_CSP));
-    out.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let mut out = validator_headers(&etag, meta.last_modified);
     match ranges::check_preconditions(&headers, &method, &etag, meta.last_modified) {
         Precondition::Proceed => {}
         Precondition::NotModified => return Ok((StatusCode::NOT_MODIFIED, out).into_response()),
@@ -61,15 +55,7 @@ pub async fn download(
         match ranges::decide_range(ranges::range_header(&headers), meta.size, holds) {
             RangeDecision::Full => (StatusCode::OK, None),
             RangeDecision::Partial(r) => (StatusCode::PARTIAL_CONTENT, Some(r)),
-            RangeDecision::NotSatisfiable => {
-                // As Go's file server: a short text answer without the file's caching headers.
-                out.remove(CACHE_CONTROL);
-                out.remove(ACCEPT_RANGES);
-                out.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-                out.insert(CONTENT_RANGE, text(&ranges::content_range(None, meta.size)));
-                let body = "The requested range is not satisfiable.\n";
-                return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out, body).into_response());
-            }
+            RangeDecision::NotSatisfiable => return Ok(not_satisfiable(out, meta.size)),
         };
     if let Some(r) = &range {
         out.insert(CONTENT_RANGE, text(&ranges::content_range(Some(r), meta.size)));
@@ -84,6 +70,32 @@ pub async fn download(
         e => ApiError::internal(std::sync::Arc::new(e)),
     })?;
     Ok((status, out, Body::from_stream(opened.stream)).into_response())
+}
+
+/// The headers every answer about a file carries (PocketBase's set, with the validators).
+fn validator_headers(etag: &str, last_modified: chrono::DateTime<chrono::Utc>) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    out.insert(ETAG, text(etag));
+    out.insert(LAST_MODIFIED, text(&ranges::http_date(last_modified)));
+    out.insert(CACHE_CONTROL, HeaderValue::from_static(ranges::FILE_CACHE_CONTROL));
+    out.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(ranges::FILE_CSP));
+    out.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    out
+}
+
+/// A 416, as Go's file server answers it: a short text, without the file's caching headers.
+fn not_satisfiable(mut out: HeaderMap, size: u64) -> Response {
+    out.remove(CACHE_CONTROL);
+    out.remove(ACCEPT_RANGES);
+    out.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    out.insert(CONTENT_RANGE, text(&ranges::content_range(None, size)));
+    let body = "The requested range is not satisfiable.\n";
+    (StatusCode::RANGE_NOT_SATISFIABLE, out, body).into_response()
+}
+
+/// A header value from text we built (never a client's); an impossible bad byte gives "".
+fn text(v: &str) -> HeaderValue {
+    HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// `POST /api/files/token`.
