@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::files::{FileStore, S3Config};
 use crate::http::metrics::Metrics;
 use crate::http::{router::router, AppState};
 use crate::service::{Service, ServiceError};
@@ -33,14 +34,32 @@ pub enum AppError {
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot open the file storage: {0}")]
+    Files(#[from] crate::files::FileError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
 
 /// Opens the data directory and the core service without binding a port (CLI commands).
 pub async fn open_service(config: &Config) -> Result<Arc<Service>, AppError> {
+    let files = file_store(config)?;
     let store = Arc::new(Store::open(&config.db).await?);
-    Ok(Arc::new(Service::new(store).await?))
+    Ok(Arc::new(Service::new(store, files).await?))
+}
+
+/// Where uploaded files live: the S3 bucket when one is configured, else `<dir>/storage`.
+pub fn file_store(config: &Config) -> Result<FileStore, AppError> {
+    match &config.s3 {
+        Some(s3) => Ok(FileStore::s3(&S3Config {
+            endpoint: s3.endpoint.clone(),
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone(),
+            access_key: s3.access_key.clone(),
+            secret: s3.secret.expose().to_string(),
+            force_path_style: s3.force_path_style,
+        })?),
+        None => Ok(FileStore::local(&config.dir)?),
+    }
 }
 
 impl App {

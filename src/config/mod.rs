@@ -24,14 +24,34 @@ use serde::Deserialize;
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (tests).
     pub http: SocketAddr,
+    /// The data directory: SQLite's file (unless `db` is PostgreSQL) and local file storage
+    /// (`<dir>/storage`, unless `s3` is set).
+    pub dir: PathBuf,
     /// Where the data lives: SQLite in the data directory, or a PostgreSQL URL.
     pub db: DbLocation,
+    /// An S3-compatible bucket for uploaded files instead of `<dir>/storage` (set when a bucket
+    /// is given).
+    pub s3: Option<S3Settings>,
     /// A bearer token that may read `/api/metrics` besides superusers (a Prometheus scraper has
     /// no superuser login).
     pub metrics_token: Option<Secret>,
     /// The log filter (an `EnvFilter` directive); `None` is the built-in default.
     pub log: Option<String>,
     pub log_format: LogFormat,
+}
+
+/// An S3-compatible bucket, PocketBase's `s3` settings (`forcePathStyle` for MinIO, moto and
+/// most self-hosted servers). `Debug` never shows the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Settings {
+    /// Empty: AWS's default endpoint for the region.
+    pub endpoint: String,
+    pub bucket: String,
+    /// Empty: `us-east-1`.
+    pub region: String,
+    pub access_key: String,
+    pub secret: Secret,
+    pub force_path_style: bool,
 }
 
 /// The log line formats: `text` for people, `json` (one object per line) for log collectors.
@@ -94,11 +114,31 @@ const DIR: Key = Key { file: "dir", env: "BASALT_DIR", flag: Some("--dir") };
 const DB: Key = Key { file: "db", env: "BASALT_DB", flag: Some("--db") };
 const METRICS_TOKEN: Key =
     Key { file: "metrics_token", env: "BASALT_METRICS_TOKEN", flag: Some("--metrics-token") };
+const S3_ENDPOINT: Key = Key { file: "s3_endpoint", env: "BASALT_S3_ENDPOINT", flag: None };
+const S3_BUCKET: Key = Key { file: "s3_bucket", env: "BASALT_S3_BUCKET", flag: None };
+const S3_REGION: Key = Key { file: "s3_region", env: "BASALT_S3_REGION", flag: None };
+const S3_ACCESS_KEY: Key = Key { file: "s3_access_key", env: "BASALT_S3_ACCESS_KEY", flag: None };
+const S3_SECRET: Key = Key { file: "s3_secret", env: "BASALT_S3_SECRET", flag: None };
+const S3_FORCE_PATH_STYLE: Key =
+    Key { file: "s3_force_path_style", env: "BASALT_S3_FORCE_PATH_STYLE", flag: None };
 const LOG: Key = Key { file: "log", env: "BASALT_LOG", flag: None };
 const LOG_FORMAT: Key = Key { file: "log_format", env: "BASALT_LOG_FORMAT", flag: None };
 
 /// Every setting (README's "Configuration" table lists the same; a test compares them).
-pub const KEYS: [Key; 6] = [HTTP, DIR, DB, METRICS_TOKEN, LOG, LOG_FORMAT];
+pub const KEYS: [Key; 12] = [
+    HTTP,
+    DIR,
+    DB,
+    METRICS_TOKEN,
+    S3_ENDPOINT,
+    S3_BUCKET,
+    S3_REGION,
+    S3_ACCESS_KEY,
+    S3_SECRET,
+    S3_FORCE_PATH_STYLE,
+    LOG,
+    LOG_FORMAT,
+];
 
 const DEFAULT_HTTP: ([u8; 4], u16) = ([127, 0, 0, 1], 8090);
 const DEFAULT_DIR: &str = "./basalt_data";
@@ -111,8 +151,23 @@ struct FileValues {
     dir: Option<String>,
     db: Option<Secret>,
     metrics_token: Option<Secret>,
+    s3_endpoint: Option<String>,
+    s3_bucket: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key: Option<String>,
+    s3_secret: Option<Secret>,
+    /// A string like the environment's value (`"true"`), or a TOML boolean.
+    s3_force_path_style: Option<BoolOrText>,
     log: Option<String>,
     log_format: Option<String>,
+}
+
+/// `true` or `"true"` in the config file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum BoolOrText {
+    Bool(bool),
+    Text(String),
 }
 
 /// The two text layers under the flags: the environment over the config file.
@@ -125,7 +180,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             http: SocketAddr::from(DEFAULT_HTTP),
+            dir: PathBuf::from(DEFAULT_DIR),
             db: DbLocation::Sqlite { dir: PathBuf::from(DEFAULT_DIR) },
+            s3: None,
             metrics_token: None,
             log: None,
             log_format: LogFormat::Text,
@@ -162,11 +219,12 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         flags: &Flags,
     ) -> Result<Config, ConfigError> {
-        let from_file = match file {
+        let mut from_file = match file {
             Some(f) => f.values()?,
             None => FileValues::default(),
         };
         let text = TextLayers { path: file.map(|f| f.path.as_path()), env };
+        let s3 = s3_settings(&text, &mut from_file)?;
         let http = match flags.http {
             Some(addr) => addr,
             None => match text.pick(HTTP, from_file.http) {
@@ -181,7 +239,7 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
         let db =
             match flag_text(&flags.db, DB).or_else(|| text.pick(DB, exposed(from_file.db))) {
-                None => DbLocation::Sqlite { dir },
+                None => DbLocation::Sqlite { dir: dir.clone() },
                 Some((url, origin)) => match DbLocation::parse(&url) {
                     Ok(pg @ DbLocation::Postgres { .. }) => pg,
                     Ok(DbLocation::Sqlite { .. }) => return Err(origin.invalid(
@@ -199,7 +257,7 @@ impl Config {
             Some((v, origin)) => LogFormat::parse(&v).map_err(|m| origin.invalid(m))?,
             None => LogFormat::Text,
         };
-        Ok(Config { http, db, metrics_token, log, log_format })
+        Ok(Config { http, dir, db, s3, metrics_token, log, log_format })
     }
 }
 
@@ -264,6 +322,39 @@ impl fmt::Display for Origin {
             Origin::Flag(flag) => write!(f, "flag {flag}"),
         }
     }
+}
+
+/// The S3 keys; `None` unless a bucket is given (the other keys alone configure nothing).
+fn s3_settings(
+    text: &TextLayers<'_>,
+    from_file: &mut FileValues,
+) -> Result<Option<S3Settings>, ConfigError> {
+    let pick = |key: Key, v: Option<String>| text.pick(key, v).map(|(v, _)| v);
+    let endpoint = pick(S3_ENDPOINT, from_file.s3_endpoint.take()).unwrap_or_default();
+    let bucket = pick(S3_BUCKET, from_file.s3_bucket.take());
+    let region = pick(S3_REGION, from_file.s3_region.take()).unwrap_or_default();
+    let access_key = pick(S3_ACCESS_KEY, from_file.s3_access_key.take()).unwrap_or_default();
+    let secret = pick(S3_SECRET, exposed(from_file.s3_secret.take())).unwrap_or_default();
+    let style = from_file.s3_force_path_style.take().map(|v| match v {
+        BoolOrText::Bool(b) => b.to_string(),
+        BoolOrText::Text(t) => t,
+    });
+    let force_path_style = match text.pick(S3_FORCE_PATH_STYLE, style) {
+        None => false,
+        Some((v, origin)) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(origin.invalid(format!("{v:?} is not true or false"))),
+        },
+    };
+    Ok(bucket.map(|bucket| S3Settings {
+        endpoint,
+        bucket,
+        region,
+        access_key,
+        secret: Secret::new(secret),
+        force_path_style,
+    }))
 }
 
 fn non_empty(path: Option<PathBuf>) -> Option<PathBuf> {

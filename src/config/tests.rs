@@ -258,3 +258,28 @@ fn readme_documents_every_key() {
     }
     assert!(section.contains(CONFIG_ENV) && section.contains("--config"));
 }
+
+#[test]
+fn the_data_dir_survives_postgres_and_s3_needs_a_bucket() {
+    let e = env(&[("BASALT_DB", "postgres://u@h/db"), ("BASALT_DIR", "/data")]);
+    let c = resolve(None, &e, &Flags::default());
+    assert_eq!(c.dir, Path::new("/data"));
+    assert!(c.s3.is_none());
+    // Only the endpoint: no bucket, no S3.
+    let c = resolve(None, &env(&[("BASALT_S3_ENDPOINT", "http://x")]), &Flags::default());
+    assert!(c.s3.is_none());
+    let f = file("s3_bucket = \"b\"\ns3_secret = \"s3-secret-value\"\ns3_force_path_style = true");
+    let e = env(&[("BASALT_S3_ENDPOINT", "http://127.0.0.1:9000"), ("BASALT_S3_REGION", "eu")]);
+    let c = resolve(Some(&f), &e, &Flags::default());
+    let s3 = c.s3.clone().expect("s3");
+    assert_eq!(
+        (s3.endpoint.as_str(), s3.bucket.as_str(), s3.region.as_str()),
+        ("http://127.0.0.1:9000", "b", "eu")
+    );
+    assert!(s3.force_path_style);
+    assert_eq!(s3.secret.expose(), "s3-secret-value");
+    assert!(!format!("{c:?}").contains("s3-secret-value"));
+    let e = env(&[("BASALT_S3_BUCKET", "b"), ("BASALT_S3_FORCE_PATH_STYLE", "yes")]);
+    let err = error(None, &e, &Flags::default());
+    assert!(err.starts_with("environment variable BASALT_S3_FORCE_PATH_STYLE"), "{err}");
+}

@@ -78,6 +78,11 @@ impl KeyPrefix {
         parse(&[collection_id, record_id]).map(KeyPrefix)
     }
 
+    /// Every object of one collection's records.
+    pub fn collection(collection_id: &str) -> Result<Self, FileError> {
+        parse(&[collection_id]).map(KeyPrefix)
+    }
+
     /// Every thumbnail of one file.
     pub fn thumbs(collection_id: &str, record_id: &str, filename: &str) -> Result<Self, FileError> {
         validate_segment(filename)?;
@@ -139,6 +144,8 @@ mod tests {
         assert!(t.thumb_of("10x10").is_err(), "no thumbs of thumbs");
         assert!(original.thumb_of("../x").is_err());
         assert_eq!(KeyPrefix::record("c", "r").expect("p").as_str(), "c/r");
+        assert_eq!(KeyPrefix::collection("c").expect("p").as_str(), "c");
+        assert!(KeyPrefix::collection("..").is_err());
         assert_eq!(KeyPrefix::thumbs("c", "r", "a.png").expect("p").as_str(), "c/r/thumbs_a.png");
         // Extensions may hold `*`, `#`, `=`, `+`: kept raw, not percent-encoded.
         let odd = FileKey::file("c", "r", "a_x.c#+=*").expect("key");

@@ -12,9 +12,11 @@ pub mod mime;
 pub mod names;
 pub mod store;
 pub mod thumbs;
+pub mod upload;
 
 pub use keys::{FileKey, KeyPrefix};
 pub use store::{Download, FileMeta, FileStore, PutInfo, S3Config};
+pub use upload::{FileContent, UploadedFile};
 
 /// What can go wrong in this module.
 #[derive(Debug, thiserror::Error)]

@@ -296,6 +296,19 @@ impl FileStore {
         Ok(n)
     }
 
+    /// Every key in the store, sorted (tests and checks: it lists the whole bucket).
+    pub async fn list_all(&self) -> Result<Vec<String>, FileError> {
+        self.list(None).await
+    }
+
+    /// The keys under `prefix` (every key without one), sorted.
+    pub async fn list(&self, prefix: Option<&KeyPrefix>) -> Result<Vec<String>, FileError> {
+        let metas: Vec<_> = self.inner.list(prefix.map(KeyPrefix::path)).try_collect().await?;
+        let mut keys: Vec<String> = metas.into_iter().map(|m| m.location.to_string()).collect();
+        keys.sort();
+        Ok(keys)
+    }
+
     fn attributes_for(&self, content_type: Option<&str>) -> Attributes {
         let mut attrs = Attributes::new();
         if let (true, Some(ct)) = (self.attributes, content_type) {

@@ -1,5 +1,6 @@
 //! Request extractors: `Req` (the caller as rules see it: auth record, method, headers, query)
-//! and `Body` (JSON object or urlencoded form as a JSON map, with our own error envelope), and
+//! and `Body` (JSON object, urlencoded or multipart form as a JSON map, with our own error
+//! envelope), `Form` (the same with a multipart body's files), and
 //! `Query` (typed query parameters, first value wins) and `check_query`, the one check of every
 //! query string (run for every request by a middleware).
 
@@ -10,7 +11,9 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::files::UploadedFile;
 use crate::http::error::{ApiError, GENERIC_400, TOO_LARGE_413};
+use crate::http::multipart::{self, MultipartLimits};
 use crate::http::AppState;
 use crate::model::request::RequestInfo;
 
@@ -121,52 +124,102 @@ pub fn form_to_map(raw: &[u8]) -> Map<String, Value> {
     out
 }
 
-/// A request body as a JSON object (JSON or `application/x-www-form-urlencoded`).
+/// A request body as a JSON object (JSON, `application/x-www-form-urlencoded` or
+/// `multipart/form-data`, whose values are typed as PocketBase types them and whose files are
+/// dropped: only record writes take files, through [`Form`]).
 pub struct Body(pub Map<String, Value>);
+
+/// A request body with its uploaded files (only a multipart body has files).
+pub struct Form {
+    pub values: Map<String, Value>,
+    pub files: Vec<UploadedFile>,
+}
 
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ct = req
+        let Form { values, .. } = read_form(req, state, &MultipartLimits::default()).await?;
+        Ok(Body(values))
+    }
+}
+
+/// Record writes: a multipart body may be as large as PocketBase allows there, 32 MiB plus
+/// `maxSize × maxSelect` of every file field of the collection (the `{c}` path parameter).
+impl FromRequest<AppState> for Form {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let params = axum::extract::RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request(GENERIC_400))?;
+        let coll = params.iter().find(|(k, _)| *k == "c").map(|(_, v)| v).unwrap_or_default();
+        let mut limits = MultipartLimits::default();
+        limits.max_body += state.svc.upload_allowance(coll);
+        let req = Request::from_parts(parts, body);
+        let declared = req
             .headers()
-            .get(CONTENT_TYPE)
+            .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(e.status(), TOO_LARGE_413)
-            } else {
-                ApiError::bad_request(GENERIC_400)
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_body) {
+            return Err(ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE_413));
+        }
+        read_form(req, state, &limits).await
+    }
+}
+
+/// Any body as values and files; `limits` for a multipart one.
+async fn read_form<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    limits: &MultipartLimits,
+) -> Result<Form, ApiError> {
+    let raw_ct = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if multipart::is_multipart(&raw_ct) {
+        let form = multipart::parse(&raw_ct, req.into_body(), limits).await?;
+        return Ok(Form { values: form.values, files: form.files });
+    }
+    let ct = raw_ct.to_ascii_lowercase();
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(e.status(), TOO_LARGE_413)
+        } else {
+            ApiError::bad_request(GENERIC_400)
+        }
+    })?;
+    let values = plain_body(&ct, &bytes)?;
+    Ok(Form { values, files: Vec::new() })
+}
+
+/// A JSON or urlencoded body as a JSON object.
+fn plain_body(ct: &str, bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        if bytes.contains(&0) || bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+            return Err(nul_error());
+        }
+        let mut map = form_to_map(bytes);
+        if let Some(Value::String(payload)) = map.remove("@jsonPayload") {
+            if let Ok(Value::Object(extra)) = serde_json::from_str(&payload) {
+                map.extend(extra);
             }
-        })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Body(Map::new()));
         }
-        if ct.starts_with("application/x-www-form-urlencoded") {
-            if bytes.contains(&0) || bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
-                return Err(nul_error());
-            }
-            let mut map = form_to_map(&bytes);
-            if let Some(Value::String(payload)) = map.remove("@jsonPayload") {
-                if let Ok(Value::Object(extra)) = serde_json::from_str(&payload) {
-                    map.extend(extra);
-                }
-            }
-            return Ok(Body(map));
-        }
-        if ct.starts_with("multipart/form-data") {
-            return Err(ApiError::bad_request(
-                "Multipart bodies (file uploads) are not supported yet.",
-            ));
-        }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(m)) if has_nul(&Value::Object(m.clone())) => Err(nul_error()),
-            Ok(Value::Object(m)) => Ok(Body(m)),
-            Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object.")),
-            Err(e) => Err(ApiError::bad_request(format!("{GENERIC_400} Invalid JSON body: {e}."))),
-        }
+        return Ok(map);
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) if has_nul(&Value::Object(m.clone())) => Err(nul_error()),
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object.")),
+        Err(e) => Err(ApiError::bad_request(format!("{GENERIC_400} Invalid JSON body: {e}."))),
     }
 }
 

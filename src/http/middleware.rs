@@ -83,12 +83,26 @@ pub fn refuse_early(req: &Request) -> Option<Response> {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) && !is_record_upload(req) {
         return Some(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE_413).into_response());
     }
     // A NUL character in any query parameter (`crate::http::extract::check_query`).
     let q = req.uri().query()?;
     crate::http::extract::check_query(q).err().map(IntoResponse::into_response)
+}
+
+/// A multipart record create or update, whose limit grows with the collection's file fields:
+/// `extract::Form` checks it (still before reading the body).
+fn is_record_upload(req: &Request) -> bool {
+    let ct = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    (req.method() == Method::POST || req.method() == Method::PATCH)
+        && crate::http::multipart::is_multipart(ct)
+        && req.uri().path().starts_with("/api/collections/")
+        && req.uri().path().split('/').nth(4) == Some("records")
 }
 
 /// A 413 leaves the rest of the body unread: the connection cannot be reused.

@@ -12,13 +12,14 @@ use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_util::TryStreamExt;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::files::mime::{self, Detected};
-use crate::files::{names, FileError, FileKey, FileStore, PutInfo};
+use crate::files::mime;
+use crate::files::names;
+pub use crate::files::upload::{FileContent, UploadedFile};
 use crate::http::error::{ApiError, GENERIC_400, TOO_LARGE_413};
 
 /// The key of a part holding a JSON object to merge over the form values.
@@ -68,45 +69,6 @@ impl MultipartForm {
     /// The files sent under one field name, in order.
     pub fn files_for<'a>(&'a self, field: &'a str) -> impl Iterator<Item = &'a UploadedFile> + 'a {
         self.files.iter().filter(move |f| f.field == field)
-    }
-}
-
-/// One uploaded file.
-#[derive(Debug)]
-pub struct UploadedFile {
-    /// The form field it was sent under.
-    pub field: String,
-    /// The client's file name, reduced to its last `/` segment as Go does (never a path).
-    pub original_name: String,
-    /// The type detected from the content (the client's `Content-Type` is ignored).
-    pub detected: Detected,
-    pub size: u64,
-    /// The first bytes ([`mime::SNIFF_LEN`] at most), for naming and type checks.
-    pub head: Bytes,
-    pub content: FileContent,
-}
-
-/// Where an upload's bytes are until they are stored.
-#[derive(Debug)]
-pub enum FileContent {
-    Memory(Bytes),
-    /// Deleted when dropped.
-    Spooled(tempfile::NamedTempFile),
-}
-
-impl UploadedFile {
-    /// A fresh stored name (PocketBase's mangling, see `files::names`).
-    pub fn stored_name(&self) -> String {
-        names::stored_name(&self.original_name, &self.head)
-    }
-
-    /// Writes the bytes to `key`, streaming a spooled file.
-    pub async fn store(&self, store: &FileStore, key: &FileKey) -> Result<PutInfo, FileError> {
-        let ct = Some(self.detected.mime);
-        match &self.content {
-            FileContent::Memory(bytes) => store.put_bytes(key, bytes.clone(), ct).await,
-            FileContent::Spooled(file) => store.put_file(key, file.path(), ct).await,
-        }
     }
 }
 

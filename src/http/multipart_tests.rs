@@ -5,6 +5,9 @@
 use serde_json::json;
 
 use super::*;
+use bytes::Bytes;
+
+use crate::files::{FileKey, FileStore};
 
 const B: &str = "XyZzy";
 const CT: &str = "multipart/form-data; boundary=XyZzy";

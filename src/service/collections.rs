@@ -186,7 +186,9 @@ impl Service {
             )));
         }
         self.store.delete_collection(&c).await?;
-        self.reload_schema().await
+        self.reload_schema().await?;
+        self.sweep_collection_files(&c.id);
+        Ok(())
     }
 
     /// `DELETE /api/collections/{idOrName}/truncate`.
@@ -194,6 +196,7 @@ impl Service {
         require_superuser(info)?;
         let c = self.schema().get(id_or_name).cloned().ok_or_else(ServiceError::not_found)?;
         self.store.truncate_collection(&c).await?;
+        self.sweep_collection_files(&c.id);
         Ok(())
     }
 

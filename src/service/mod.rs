@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod collections;
 mod expand;
+pub mod files;
 pub mod params;
 pub mod passwords;
 pub mod records;
@@ -16,6 +17,8 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{json, Map, Value};
 
+use crate::files::thumbs::{ThumbLimits, Thumbnailer};
+use crate::files::FileStore;
 use crate::model::collection::{
     Collection, CollectionType, Schema, SUPERUSERS, SUPERUSERS_ID, USERS_ID,
 };
@@ -104,15 +107,22 @@ pub struct Service {
     schema: Arc<RwLock<Arc<Schema>>>,
     /// A bcrypt hash checked against when a login names an unknown identity (equal timing).
     dummy_hash: tokio::sync::OnceCell<String>,
+    /// Uploaded files (local disk or S3) and their thumbnails.
+    files: FileStore,
+    thumbs: Arc<Thumbnailer>,
 }
 
 impl Service {
     /// Loads the schema and creates the default collections of a fresh data directory.
-    pub async fn new(store: Arc<Store>) -> Result<Service> {
+    /// `files` holds the records' uploaded files.
+    pub async fn new(store: Arc<Store>, files: FileStore) -> Result<Service> {
+        let thumbs = Arc::new(Thumbnailer::new(files.clone(), ThumbLimits::default()));
         let svc = Service {
             store,
             schema: Arc::new(RwLock::new(Arc::new(Schema::default()))),
             dummy_hash: tokio::sync::OnceCell::new(),
+            files,
+            thumbs,
         };
         svc.reload_schema().await?;
         svc.ensure_default_collections().await?;

@@ -1,11 +1,13 @@
 //! Records: list / view / create / update / delete with API rules, validation, update modifiers,
-//! auth-record specifics (passwords, tokenKey rotation, `verified`), `expand` and `fields`.
+//! auth-record specifics (passwords, tokenKey rotation, `verified`), `expand` and `fields`;
+//! uploaded files through `service::files` (stored before the commit, dropped ones deleted after).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use crate::files::UploadedFile;
 use crate::model::collection::{Collection, Schema};
 use crate::model::field::FieldKind;
 use crate::model::filter::ast::{Expr, Ident};
@@ -15,6 +17,7 @@ use crate::model::request::RequestInfo;
 use crate::model::value::{self, Modifier};
 use crate::model::ErrorCode;
 use crate::service::expand::ExpandTree;
+use crate::service::files::Uploads;
 use crate::service::params::{ListParams, ViewParams};
 use crate::service::passwords::{hash_password, verify_password};
 use crate::service::render::{self, FieldsSpec};
@@ -154,23 +157,41 @@ impl Service {
         p: &ViewParams,
         info: &RequestInfo,
     ) -> Result<Value> {
+        self.create_record_with_files(coll, body, Vec::new(), p, info).await
+    }
+
+    /// `POST /api/collections/{c}/records` with uploaded files (a multipart body).
+    pub async fn create_record_with_files(
+        &self,
+        coll: &str,
+        mut body: Map<String, Value>,
+        files: Vec<UploadedFile>,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
         let (schema, coll) = self.collection(coll)?;
         let access = access(&coll, Action::Create, info);
         if access.is_denied() {
             return Err(ServiceError::superusers_only());
         }
+        let uploads = Uploads::merge(&coll, &mut body, files);
         let zero: Row = coll.fields.iter().map(|f| (f.name.clone(), f.zero_value())).collect();
         let body = resolve_modifiers(&coll, &zero, client_writable(&coll, body, info));
+        let file_errors = uploads.check(&coll, None, &body);
         let mut rinfo = info.clone();
         rinfo.body = body.clone();
-        let row = self.build_row(&schema, &coll, None, &body, &rinfo).await?;
+        let row = self.build_row(&schema, &coll, None, &body, &rinfo, file_errors).await?;
         let check = access.expr().map(|rule| RuleCheck { schema: &schema, info: &rinfo, rule });
+        let written = self.store_uploads(&coll, &row, &uploads).await?;
         match self.store.insert_record(&coll, row.clone(), check).await {
             Ok(_) => {}
-            Err(StoreError::RuleFailed) => {
-                return Err(ServiceError::bad("Failed to create record."))
+            Err(e) => {
+                self.remove_now(&written).await;
+                if matches!(e, StoreError::RuleFailed) {
+                    return Err(ServiceError::bad("Failed to create record."));
+                }
+                return Err(write_error(e, "Failed to create record."));
             }
-            Err(e) => return Err(write_error(e, "Failed to create record.")),
         }
         self.present_one(&schema, &coll, row, p, info).await
     }
@@ -184,6 +205,19 @@ impl Service {
         p: &ViewParams,
         info: &RequestInfo,
     ) -> Result<Value> {
+        self.update_record_with_files(coll, id, body, Vec::new(), p, info).await
+    }
+
+    /// `PATCH /api/collections/{c}/records/{id}` with uploaded files (a multipart body).
+    pub async fn update_record_with_files(
+        &self,
+        coll: &str,
+        id: &str,
+        mut body: Map<String, Value>,
+        files: Vec<UploadedFile>,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
         let (schema, coll) = self.collection(coll)?;
         let access = access(&coll, Action::Update, info);
         if access.is_denied() {
@@ -194,6 +228,7 @@ impl Service {
             .get_record(&schema, &coll, info, id, None)
             .await?
             .ok_or_else(ServiceError::not_found)?;
+        let uploads = Uploads::merge(&coll, &mut body, files);
         // The rule sees the body as it will be applied: modifiers resolved against the stored
         // record, so `owner+` is checked like `owner` (PocketBase's ReplaceModifiers).
         let body = resolve_modifiers(&coll, &existing, client_writable(&coll, body, info));
@@ -205,10 +240,15 @@ impl Service {
                 .await?
                 .ok_or_else(ServiceError::not_found)?;
         }
-        let row = self.build_row(&schema, &coll, Some(&existing), &body, &rinfo).await?;
+        let file_errors = uploads.check(&coll, Some(&existing), &body);
+        let row =
+            self.build_row(&schema, &coll, Some(&existing), &body, &rinfo, file_errors).await?;
+        let written = self.store_uploads(&coll, &row, &uploads).await?;
         if let Err(e) = self.store.update_record(&coll, id, row.clone(), None).await {
+            self.remove_now(&written).await;
             return Err(write_error(e, "Failed to update record."));
         }
+        self.delete_dropped_files(&coll, &existing, &row);
         self.present_one(&schema, &coll, row, p, info).await
     }
 
@@ -224,7 +264,10 @@ impl Service {
             .await?
             .ok_or_else(ServiceError::not_found)?;
         match self.store.delete_record(schema.clone(), &coll, id).await {
-            Ok(_) => Ok(()),
+            Ok(changes) => {
+                self.delete_records_files(&schema, &changes);
+                Ok(())
+            }
             Err(StoreError::RequiredRelation(_)) => Err(ServiceError::bad(
                 "Failed to delete record. Make sure that the record is not part of a required relation reference.",
             )),
@@ -279,11 +322,12 @@ impl Service {
         existing: Option<&Row>,
         body: &Map<String, Value>,
         info: &RequestInfo,
+        file_errors: Map<String, Value>,
     ) -> Result<Row> {
         let creating = existing.is_none();
         let failed = if creating { "Failed to create record." } else { "Failed to update record." };
         let su = info.is_superuser();
-        let mut errors = Map::new();
+        let mut errors = file_errors;
         let mut row: Row = match existing {
             Some(r) => r.clone(),
             None => coll.fields.iter().map(|f| (f.name.clone(), f.zero_value())).collect(),

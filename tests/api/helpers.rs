@@ -17,6 +17,8 @@ pub struct TestApp {
     pub svc: Arc<Service>,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// Where its files are stored: this data dir (`<dir>/storage`), or an S3 bucket.
+    pub storage: (std::path::PathBuf, Option<basalt::config::S3Settings>),
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Declared last: dropped after the server, so its database goes once nothing uses it.
@@ -28,6 +30,32 @@ pub struct TestApp {
 /// Tests that need PostgreSQL whatever the suite's engine ask `pg_test_server::server` instead.
 pub fn postgres_server() -> Option<String> {
     std::env::var("BASALT_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
+}
+
+/// The S3-compatible server (moto on loopback, started by `scripts/test`) every app of the suite
+/// stores its files in, one fresh bucket per app: `BASALT_TEST_S3` (e.g.
+/// `http://127.0.0.1:5000`). Unset: files go to the app's `<dir>/storage`.
+pub fn s3_server() -> Option<String> {
+    std::env::var("BASALT_TEST_S3").ok().filter(|s| !s.is_empty())
+}
+
+/// Creates a bucket for one app on the test S3 server (moto accepts unsigned requests).
+async fn s3_bucket(endpoint: &str) -> basalt::config::S3Settings {
+    let bucket = format!("basalt-t-{}", basalt::util::new_record_id());
+    let res = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("the S3 test server (BASALT_TEST_S3) is reachable");
+    assert!(res.status().is_success(), "creating bucket {bucket}: {}", res.status());
+    basalt::config::S3Settings {
+        endpoint: endpoint.to_string(),
+        bucket,
+        region: "us-east-1".into(),
+        access_key: "testing".into(),
+        secret: basalt::config::Secret::new("testing"),
+        force_path_style: true,
+    }
 }
 
 /// A database created for one test and dropped when the test ends (also when it fails).
@@ -92,6 +120,17 @@ pub async fn spawn_app_on(db_url: &str) -> TestApp {
     start_app(Some(db_url.to_string()), None).await
 }
 
+/// Starts another server on an existing PostgreSQL database, storing files where `other` does
+/// (its data dir or its bucket): several instances as one, files included.
+pub async fn spawn_app_sharing_files(db_url: &str, other: &TestApp) -> TestApp {
+    let (dir, s3) = other.storage.clone();
+    start_app_with(Some(db_url.to_string()), None, move |config| {
+        config.dir = dir;
+        config.s3 = s3;
+    })
+    .await
+}
+
 /// Like `spawn_app` (same engine), with settings changed by `configure` (e.g. a metrics token).
 pub async fn spawn_app_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
     let db = match postgres_server() {
@@ -118,9 +157,14 @@ async fn start_app_with(
             Some(url) => DbLocation::parse(&url).expect("a PostgreSQL URL"),
             None => DbLocation::Sqlite { dir: dir.path().to_path_buf() },
         },
+        dir: dir.path().to_path_buf(),
         ..Config::default()
     };
+    if let Some(endpoint) = s3_server() {
+        config.s3 = Some(s3_bucket(&endpoint).await);
+    }
     configure(&mut config);
+    let storage = (config.dir.clone(), config.s3.clone());
     let app = App::build(&config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
     let svc = app.svc.clone();
@@ -138,6 +182,7 @@ async fn start_app_with(
         svc,
         client: reqwest::Client::new(),
         dir,
+        storage,
         stop: Some(tx),
         task: Some(task),
         _db: db,

@@ -9,6 +9,7 @@ mod collection_indexes;
 mod collections;
 mod collections_admin;
 mod concurrency;
+mod files;
 mod filter_escapes;
 mod filter_security;
 mod helpers;

@@ -1,8 +1,8 @@
 """Smoke test with the Python SDK (PyPI `pocketbase`, pinned in requirements.txt).
 
 Usage: python3 tests/sdk-python/smoke.py BASALT_BINARY [extra server args...]
-Starts the binary on a free loopback port with a temporary data dir, runs a CRUD/filter/auth
-round through the SDK, and exits non-zero on the first failure. Stops the server on exit.
+Starts the binary on a free loopback port with a temporary data dir, runs a CRUD/filter/auth/files
+round through the SDK (it passes against PocketBase 0.40.6 too), and exits non-zero on the first failure. Stops the server on exit.
 """
 import json
 import os
@@ -12,9 +12,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from pocketbase import PocketBase
+from pocketbase.client import FileUpload
 
 EMAIL, PASSWORD = "py-root@example.com", "py-root-password"
 
@@ -96,6 +98,47 @@ def run(url):
     check(auth.record.id == user.id and other.auth_store.token, "user login")
     refreshed = other.collection("users").auth_refresh()
     check(refreshed.record.id == user.id, "auth refresh")
+    files(pb, other, user)
+
+
+def files(pb, owner, user):
+    """File fields: upload (multipart), append, download URL, validation, protected + token."""
+    name = "py_files_" + os.urandom(3).hex()
+    pb.collections.create({
+        "name": name, "listRule": "", "viewRule": "owner = @request.auth.id", "createRule": "",
+        "updateRule": "",
+        "fields": [{"name": "owner", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1},
+                   {"name": "docs", "type": "file", "maxSelect": 2, "maxSize": 100},
+                   {"name": "secret", "type": "file", "maxSelect": 1, "protected": True}],
+    })
+    rec = owner.collection(name).create({
+        "owner": user.id,
+        "docs": FileUpload(("a.txt", b"alpha", "text/plain")),
+        "secret": FileUpload(("s.txt", b"top secret", "text/plain")),
+    })
+    check(len(rec.docs) == 1 and rec.docs[0].endswith(".txt"), f"uploaded: {rec.docs}")
+    rec = owner.collection(name).update(rec.id, {"docs+": FileUpload(("b.txt", b"beta", "text/plain"))})
+    check(len(rec.docs) == 2, "appended")
+    try:
+        owner.collection(name).update(rec.id, {"docs+": FileUpload(("c.txt", b"c", "text/plain"))})
+        check(False, "a third file is refused")
+    except Exception as e:
+        check(getattr(e, "status", None) == 400, f"400 on a third file, got {e}")
+
+    def fetch(u):
+        try:
+            with urllib.request.urlopen(u, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    status, body = fetch(owner.files.get_url(rec, rec.docs[1]))
+    check((status, body) == (200, b"beta"), f"download: {status} {body[:40]!r}")
+    status, _ = fetch(owner.files.get_url(rec, rec.secret))
+    check(status == 404, f"protected without token: {status}")
+    token = owner.files.get_token()
+    status, body = fetch(owner.files.get_url(rec, rec.secret, {"token": token}))
+    check((status, body) == (200, b"top secret"), f"protected with token: {status}")
 
 
 if __name__ == "__main__":

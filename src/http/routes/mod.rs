@@ -1,6 +1,7 @@
 //! Thin handlers, one file per resource.
 pub mod auth;
 pub mod collections;
+pub mod files;
 pub mod health;
 pub mod metrics;
 pub mod records;

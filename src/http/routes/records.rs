@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::error::ApiError;
-use crate::http::extract::{Body, Query, Req};
+use crate::http::extract::{Form, Query, Req};
 use crate::http::AppState;
 use crate::service::params::{ListParams, ViewParams};
 
@@ -75,9 +75,9 @@ pub async fn create(
     Req(info): Req,
     Path(c): Path<String>,
     Query(q): Query<ViewQs>,
-    Body(body): Body,
+    Form { values, files }: Form,
 ) -> Res<Json<Value>> {
-    Ok(Json(s.svc.create_record(&c, body, &q.into(), &info).await?))
+    Ok(Json(s.svc.create_record_with_files(&c, values, files, &q.into(), &info).await?))
 }
 
 pub async fn update(
@@ -85,9 +85,9 @@ pub async fn update(
     Req(info): Req,
     Path((c, id)): Path<(String, String)>,
     Query(q): Query<ViewQs>,
-    Body(body): Body,
+    Form { values, files }: Form,
 ) -> Res<Json<Value>> {
-    Ok(Json(s.svc.update_record(&c, &id, body, &q.into(), &info).await?))
+    Ok(Json(s.svc.update_record_with_files(&c, &id, values, files, &q.into(), &info).await?))
 }
 
 pub async fn delete(

@@ -1,0 +1,525 @@
+//! Records' files: uploads checked against their file field (`maxSelect` through the value
+//! validation, `maxSize` with PocketBase's 5 MiB default, `mimeTypes` from the detected content,
+//! names that must be the record's own), stored before the record commits and removed again if
+//! it does not, files a write drops deleted after the commit, downloads (`protected` fields need
+//! a file token and the view rule) and file tokens.
+//!
+//! Must not: know HTTP. Files go through `files::FileStore` only, under checked keys.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::files::thumbs::Served;
+use crate::files::{mime, FileKey, FileMeta, FileStore, KeyPrefix, UploadedFile};
+use crate::model::collection::{Collection, Schema};
+use crate::model::field::{Field, FieldKind};
+use crate::model::policy::{Action, Decision, Policy};
+use crate::model::request::{AuthRecord, RequestInfo};
+use crate::model::value;
+use crate::model::ErrorCode;
+use crate::service::{Result, Service, ServiceError};
+use crate::store::changes::{Action as ChangeAction, Change};
+use crate::store::Row;
+
+/// PocketBase's `maxSize` when a file field leaves it at 0 (5 MiB).
+pub const DEFAULT_MAX_FILE_SIZE: i64 = 5 << 20;
+/// Seconds a file token is valid (PocketBase's default `fileToken.duration`, probed: 180).
+pub const FILE_TOKEN_SECONDS: i64 = 180;
+
+/// The uploads of one write, each with the name it will be stored under.
+#[derive(Debug, Default)]
+pub(crate) struct Uploads(Vec<(String, String, UploadedFile)>);
+
+/// A file ready to serve: which object, under which name, with which type and metadata.
+#[derive(Debug)]
+pub struct ServedFile {
+    pub key: FileKey,
+    /// The name for `Content-Disposition` (`100x100_<name>` for a thumbnail).
+    pub name: String,
+    pub content_type: String,
+    pub meta: FileMeta,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FileClaims {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(rename = "collectionId")]
+    collection_id: String,
+    exp: i64,
+}
+
+impl Uploads {
+    /// Puts every upload sent under a file field (`f`, `f+` or `+f`) into `body` as its stored
+    /// name, after the names sent as values under the same key (PocketBase merges the two).
+    /// Uploads under any other key are dropped: nothing is stored for them.
+    pub(crate) fn merge(
+        coll: &Collection,
+        body: &mut Map<String, Value>,
+        files: Vec<UploadedFile>,
+    ) -> Uploads {
+        let mut out = Vec::new();
+        for file in files {
+            let key = file.field.clone();
+            let base = key.strip_suffix('+').or_else(|| key.strip_prefix('+')).unwrap_or(&key);
+            let Some(field) = coll.field(base) else { continue };
+            if !matches!(field.kind, FieldKind::File { .. }) {
+                continue;
+            }
+            let name = file.stored_name();
+            let mut names = match body.remove(&key) {
+                Some(Value::Array(items)) => items,
+                Some(Value::String(s)) if s.is_empty() => Vec::new(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(other) => vec![other],
+            };
+            names.push(Value::String(name.clone()));
+            body.insert(key, Value::Array(names));
+            out.push((name, field.name.clone(), file));
+        }
+        Uploads(out)
+    }
+
+    fn get(&self, field: &str, name: &str) -> Option<&UploadedFile> {
+        self.0.iter().find(|(n, f, _)| n == name && f == field).map(|(_, _, u)| u)
+    }
+
+    /// Checks the file fields `body` sets (modifiers already resolved): every name is either
+    /// the record's own already or a new upload of that field, and every new upload kept
+    /// passes `maxSize` and `mimeTypes`. Returns the field errors (PocketBase's codes).
+    pub(crate) fn check(
+        &self,
+        coll: &Collection,
+        existing: Option<&Row>,
+        body: &Map<String, Value>,
+    ) -> Map<String, Value> {
+        let mut errors = Map::new();
+        for f in &coll.fields {
+            let FieldKind::File { max_size, mime_types, .. } = &f.kind else { continue };
+            let Some(input) = body.get(&f.name) else { continue };
+            let names = names_of(&value::coerce(f, input));
+            let old = existing.map(|r| names_of_field(r, f)).unwrap_or_default();
+            let invalid: Vec<&String> = names
+                .iter()
+                .filter(|n| !old.contains(*n) && self.get(&f.name, n).is_none())
+                .collect();
+            if !invalid.is_empty() {
+                let list = invalid.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+                errors.insert(
+                    f.name.clone(),
+                    json!({"code": ErrorCode::InvalidFile,
+                           "message": format!("Invalid new files: [{list}]."),
+                           "params": {"invalidFiles": invalid}}),
+                );
+                continue;
+            }
+            let max = if *max_size > 0 { *max_size } else { DEFAULT_MAX_FILE_SIZE };
+            for name in &names {
+                let Some(upload) = self.get(&f.name, name) else { continue };
+                if upload.size > max as u64 {
+                    errors.insert(
+                        f.name.clone(),
+                        json!({"code": ErrorCode::FileSizeLimit,
+                               "message": format!("Failed to upload {} - the maximum allowed file size is {max} bytes.", upload.original_name),
+                               "params": {"file": upload.original_name, "maxSize": max}}),
+                    );
+                    break;
+                }
+                if !mime_types.is_empty() && !mime::matches(upload.detected.mime, mime_types) {
+                    errors.insert(
+                        f.name.clone(),
+                        json!({"code": ErrorCode::InvalidMimeType,
+                               "message": format!("{name:?} mime type must be one of: {}.", mime_types.join(", "))}),
+                    );
+                    break;
+                }
+            }
+        }
+        errors
+    }
+
+    /// The uploads `row` keeps, with their keys.
+    fn kept<'a>(
+        &'a self,
+        coll: &'a Collection,
+        row: &'a Row,
+    ) -> impl Iterator<Item = (&'a str, &'a UploadedFile)> + 'a {
+        self.0.iter().filter_map(move |(name, field, upload)| {
+            let f = coll.field(field)?;
+            names_of_field(row, f).contains(name).then_some((name.as_str(), upload))
+        })
+    }
+}
+
+impl Service {
+    /// How many bytes a record write to `coll` may add to the usual body limit for its files:
+    /// `maxSize × maxSelect` of every file field (PocketBase's rule); 0 for an unknown one.
+    pub fn upload_allowance(&self, coll: &str) -> u64 {
+        let Ok((_, coll)) = self.collection(coll) else { return 0 };
+        coll.fields
+            .iter()
+            .map(|f| match f.kind {
+                FieldKind::File { max_size, max_select, .. } => {
+                    let size = if max_size > 0 { max_size } else { DEFAULT_MAX_FILE_SIZE };
+                    (size.max(0) as u64).saturating_mul(max_select.max(1) as u64)
+                }
+                _ => 0,
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// The store of uploaded files.
+    pub fn files(&self) -> &FileStore {
+        &self.files
+    }
+
+    /// Stores the uploads `row` keeps under the record's folder; on any failure removes what
+    /// was stored and fails. Returns the keys written.
+    pub(crate) async fn store_uploads(
+        &self,
+        coll: &Collection,
+        row: &Row,
+        uploads: &Uploads,
+    ) -> Result<Vec<FileKey>> {
+        let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
+        let mut written = Vec::new();
+        for (name, upload) in uploads.kept(coll, row) {
+            let stored = match FileKey::file(&coll.id, id, name) {
+                Ok(key) => upload.store(&self.files, &key).await.map(|_| key),
+                Err(e) => Err(e),
+            };
+            match stored {
+                Ok(key) => written.push(key),
+                Err(e) => {
+                    self.remove_now(&written).await;
+                    return Err(ServiceError::Internal(format!("storing an upload failed: {e}")));
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Deletes files written for a write that did not commit.
+    pub(crate) async fn remove_now(&self, keys: &[FileKey]) {
+        for key in keys {
+            if let Err(e) = self.files.delete(key).await {
+                tracing::warn!(key = %key, error = %e, "removing an upload of a failed write failed");
+            }
+        }
+    }
+
+    /// After an update committed: deletes, off the request path, the files of `old` that `new`
+    /// no longer holds (with their thumbnails), unless the record points to them again by then.
+    pub(crate) fn delete_dropped_files(&self, coll: &Arc<Collection>, old: &Row, new: &Row) {
+        let dropped: Vec<String> = coll
+            .fields
+            .iter()
+            .filter(|f| matches!(f.kind, FieldKind::File { .. }))
+            .flat_map(|f| {
+                let kept = names_of_field(new, f);
+                names_of_field(old, f).into_iter().filter(move |n| !kept.contains(n))
+            })
+            .collect();
+        if dropped.is_empty() {
+            return;
+        }
+        let id = new.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let (store, files, schema, coll) =
+            (self.store.clone(), self.files.clone(), self.schema(), coll.clone());
+        tokio::spawn(async move {
+            // NOTE: a concurrent update may have committed the old names again (two writers
+            // that both read the old record); the record as stored now decides.
+            let current =
+                store.get_record(&schema, &coll, &RequestInfo::default(), &id, None).await;
+            let still: HashSet<String> = match current {
+                Ok(Some(row)) => coll
+                    .fields
+                    .iter()
+                    .filter(|f| matches!(f.kind, FieldKind::File { .. }))
+                    .flat_map(|f| names_of_field(&row, f))
+                    .collect(),
+                Ok(None) => HashSet::new(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot re-read a record; its old files are kept");
+                    return;
+                }
+            };
+            for name in dropped.iter().filter(|n| !still.contains(*n)) {
+                delete_file(&files, &coll.id, &id, name).await;
+            }
+        });
+    }
+
+    /// After a delete committed: removes the folder of every record the delete removed
+    /// (cascades included), off the request path.
+    pub(crate) fn delete_records_files(&self, schema: &Schema, changes: &[Change]) {
+        let prefixes: Vec<KeyPrefix> = changes
+            .iter()
+            .filter(|c| c.action == ChangeAction::Delete)
+            .filter(|c| {
+                schema.by_id(&c.collection_id).is_some_and(|coll| {
+                    coll.fields.iter().any(|f| matches!(f.kind, FieldKind::File { .. }))
+                })
+            })
+            .filter_map(|c| KeyPrefix::record(&c.collection_id, &c.record_id).ok())
+            .collect();
+        if prefixes.is_empty() {
+            return;
+        }
+        let files = self.files.clone();
+        tokio::spawn(async move {
+            for prefix in prefixes {
+                retrying("deleting a record's files", prefix.as_str(), || async {
+                    files.delete_prefix(&prefix).await.map(drop)
+                })
+                .await;
+            }
+        });
+    }
+
+    /// After a collection was truncated or deleted: removes, off the request path, the folders
+    /// under `<collection_id>/` of records that do not exist (now: a record created since keeps
+    /// its files).
+    pub(crate) fn sweep_collection_files(&self, collection_id: &str) {
+        let Ok(prefix) = KeyPrefix::collection(collection_id) else { return };
+        let (store, files, schema) = (self.store.clone(), self.files.clone(), self.schema());
+        let collection_id = collection_id.to_string();
+        tokio::spawn(async move {
+            let keys = match files.list(Some(&prefix)).await {
+                Ok(keys) => keys,
+                Err(e) => {
+                    tracing::warn!(error = %e, "listing a collection's files failed");
+                    return;
+                }
+            };
+            let mut ids: Vec<String> =
+                keys.iter().filter_map(|k| k.split('/').nth(1)).map(String::from).collect();
+            ids.dedup();
+            let existing = match schema.by_id(&collection_id) {
+                Some(coll) => match store.existing_ids(coll, &ids).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot check records; their files are kept");
+                        return;
+                    }
+                },
+                None => Vec::new(),
+            };
+            for id in ids.iter().filter(|id| !existing.contains(id)) {
+                let Ok(prefix) = KeyPrefix::record(&collection_id, id) else { continue };
+                retrying("deleting a swept record's files", prefix.as_str(), || async {
+                    files.delete_prefix(&prefix).await.map(drop)
+                })
+                .await;
+            }
+        });
+    }
+
+    /// `GET /api/files/{collection}/{recordId}/{filename}`: the file (or its `thumb`) of a
+    /// record. A `protected` field's files need `token` (a file token) and the collection's view
+    /// rule for its record; other files are served to anyone who knows their name, as in
+    /// PocketBase. Anything unknown or refused is the same 404.
+    pub async fn open_file(
+        &self,
+        coll: &str,
+        record_id: &str,
+        filename: &str,
+        thumb: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<ServedFile> {
+        let (schema, coll) = self
+            .collection(coll)
+            .map_err(|_| ServiceError::NotFound("Missing or invalid collection context.".into()))?;
+        let key =
+            FileKey::file(&coll.id, record_id, filename).map_err(|_| ServiceError::not_found())?;
+        let row = self
+            .store
+            .get_record(&schema, &coll, &RequestInfo::default(), record_id, None)
+            .await?
+            .ok_or_else(ServiceError::not_found)?;
+        let field = coll
+            .fields
+            .iter()
+            .find(|f| {
+                matches!(f.kind, FieldKind::File { .. })
+                    && names_of_field(&row, f).iter().any(|n| n == filename)
+            })
+            .ok_or_else(ServiceError::not_found)?;
+        let FieldKind::File { protected, thumbs, .. } = &field.kind else {
+            return Err(ServiceError::not_found());
+        };
+        if *protected {
+            let auth = match token {
+                Some(t) => self.verify_file_token(t).await?,
+                None => None,
+            };
+            let info = RequestInfo { auth, ..RequestInfo::default() };
+            let allowed = match Policy::new(&info).decide(&coll, Action::View) {
+                Decision::All => true,
+                Decision::Denied => false,
+                Decision::Filter(rule) => self
+                    .store
+                    .get_record(&schema, &coll, &info, record_id, Some(&rule))
+                    .await?
+                    .is_some(),
+            };
+            if !allowed {
+                return Err(ServiceError::not_found());
+            }
+        }
+        let meta = self.files.head(&key).await.map_err(file_error)?;
+        let original_type = self.content_type_of(&key, &meta).await?;
+        let Served { key: served, name, thumb_error } =
+            self.thumbs.choose(&key, &original_type, thumb, thumbs).await;
+        if let Some(why) = thumb_error {
+            tracing::debug!(key = %key, why, "serving the original instead of a thumb");
+        }
+        if served == key {
+            let content_type = mime::serving_content_type(&original_type, filename).to_string();
+            return Ok(ServedFile { key, name, content_type, meta });
+        }
+        let meta = self.files.head(&served).await.map_err(file_error)?;
+        let content_type = self.content_type_of(&served, &meta).await?;
+        Ok(ServedFile { key: served, name, content_type, meta })
+    }
+
+    async fn content_type_of(&self, key: &FileKey, meta: &FileMeta) -> Result<String> {
+        match &meta.content_type {
+            Some(ct) => Ok(ct.clone()),
+            None => {
+                Ok(self.files.detect_type(key, meta.size).await.map_err(file_error)?.mime.into())
+            }
+        }
+    }
+
+    /// `POST /api/files/token`: a short-lived token for the caller's protected files (any
+    /// auth record, superusers included); 401 for guests.
+    pub fn file_token(&self, info: &RequestInfo) -> Result<String> {
+        let Some(auth) = &info.auth else {
+            return Err(ServiceError::Unauthorized(
+                "The request requires valid record authorization token.".into(),
+            ));
+        };
+        let claims = FileClaims {
+            id: auth.record.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+            kind: "file".into(),
+            collection_id: auth.collection.id.clone(),
+            exp: chrono::Utc::now().timestamp() + FILE_TOKEN_SECONDS,
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&file_signing_key(&auth.collection, &auth.record)),
+        )
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// The auth record a file token names, if it is valid (signature, expiry, `type: file`).
+    async fn verify_file_token(&self, token: &str) -> Result<Option<AuthRecord>> {
+        let mut insecure = Validation::new(Algorithm::HS256);
+        insecure.insecure_disable_signature_validation();
+        insecure.validate_exp = false;
+        let Ok(unverified) =
+            jsonwebtoken::decode::<FileClaims>(token, &DecodingKey::from_secret(&[]), &insecure)
+        else {
+            return Ok(None);
+        };
+        if unverified.claims.kind != "file" {
+            return Ok(None);
+        }
+        let schema = self.schema();
+        let Some(coll) = schema.by_id(&unverified.claims.collection_id).cloned() else {
+            return Ok(None);
+        };
+        if !coll.is_auth() {
+            return Ok(None);
+        }
+        let Some(row) = self
+            .store
+            .get_record(&schema, &coll, &RequestInfo::default(), &unverified.claims.id, None)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        let key = DecodingKey::from_secret(&file_signing_key(&coll, &row));
+        match jsonwebtoken::decode::<FileClaims>(token, &key, &validation) {
+            Ok(_) => Ok(Some(AuthRecord { collection: coll, record: row })),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// File tokens are signed like auth tokens (the record's `tokenKey` + the collection secret, so
+/// a password change revokes them) with a suffix of their own, so neither kind of token can
+/// stand in for the other even if the `type` claim were ignored.
+fn file_signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
+    let token_key = record.get("tokenKey").and_then(Value::as_str).unwrap_or_default();
+    let secret = coll.auth.as_ref().map(|a| a.token_secret.as_str()).unwrap_or_default();
+    format!("{token_key}{secret}:file").into_bytes()
+}
+
+async fn delete_file(files: &FileStore, collection_id: &str, record_id: &str, name: &str) {
+    if let Ok(key) = FileKey::file(collection_id, record_id, name) {
+        retrying("deleting a dropped file", key.as_str(), || files.delete(&key)).await;
+    }
+    if let Ok(prefix) = KeyPrefix::thumbs(collection_id, record_id, name) {
+        retrying("deleting thumbnails", prefix.as_str(), || async {
+            files.delete_prefix(&prefix).await.map(drop)
+        })
+        .await;
+    }
+}
+
+/// Runs a storage delete up to 3 times (1 s, then 4 s apart), so a passing S3 error does not
+/// leave an orphan; the last failure is logged. FIXME(#11): the job queue will own retries (and
+/// survive a restart).
+async fn retrying<F, Fut>(what: &str, object: &str, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::files::FileError>>,
+{
+    for (i, pause) in [1u64, 4, 0].into_iter().enumerate() {
+        match attempt().await {
+            Ok(()) => return,
+            Err(e) if pause == 0 => {
+                tracing::warn!(object, error = %e, attempts = i + 1, "{what} failed; giving up");
+            }
+            Err(e) => {
+                tracing::debug!(object, error = %e, "{what} failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
+            }
+        }
+    }
+}
+
+fn file_error(e: crate::files::FileError) -> ServiceError {
+    match e {
+        crate::files::FileError::NotFound => ServiceError::not_found(),
+        e => ServiceError::Internal(format!("file storage: {e}")),
+    }
+}
+
+/// The names a file field holds in `row`.
+fn names_of_field(row: &Row, f: &Field) -> Vec<String> {
+    row.get(&f.name).map(names_of).unwrap_or_default()
+}
+
+fn names_of(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
