@@ -234,8 +234,49 @@ impl FileStore {
         })?;
         let meta = meta_of(&res.meta, &res.attributes);
         let range = res.range.clone();
-        let stream = res.into_stream().map_err(FileError::from).boxed();
+        let stream = match res.payload {
+            // object_store reads local files 8 KiB per blocking task: 13 thread hops for a
+            // 100 KB download, which made local downloads slower than PocketBase's.
+            object_store::GetResultPayload::File(file, _) => {
+                Self::local_stream(file, range.clone())
+            }
+            object_store::GetResultPayload::Stream(s) => s.map_err(FileError::from).boxed(),
+        };
         Ok(Download { meta, range, stream })
+    }
+
+    /// The bytes `range` of a local file, read `READ_CHUNK` at a time on the blocking pool.
+    fn local_stream(
+        file: std::fs::File,
+        range: Range<u64>,
+    ) -> BoxStream<'static, Result<Bytes, FileError>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let state = (Some(file), range.start, range.end - range.start);
+        futures_util::stream::try_unfold(state, |(file, start, remaining)| async move {
+            let Some(mut file) = file else { return Ok(None) };
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                if start > 0 {
+                    file.seek(SeekFrom::Start(start))?;
+                }
+                let want = remaining.min(READ_CHUNK as u64);
+                let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(READ_CHUNK));
+                (&mut file).take(want).read_to_end(&mut buf)?;
+                Ok::<_, std::io::Error>((file, buf))
+            })
+            .await
+            .map_err(|e| FileError::Task(e.to_string()))?
+            .map_err(FileError::Io)?;
+            if chunk.is_empty() {
+                // The file shrank under us: end here rather than loop.
+                return Ok(None);
+            }
+            let left = remaining - chunk.len() as u64;
+            Ok(Some((Bytes::from(chunk), (Some(file), 0, left))))
+        })
+        .boxed()
     }
 
     /// Reads a whole object into memory; for small ones (thumbnail sources are bounded by the
