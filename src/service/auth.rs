@@ -32,6 +32,17 @@ struct Claims {
     exp: i64,
 }
 
+/// What every token of ours names (auth and file tokens alike): the record, its collection and
+/// the token's type.
+#[derive(Deserialize)]
+struct TokenSubject {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(rename = "collectionId")]
+    collection_id: String,
+}
+
 fn signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
     let token_key = record.get("tokenKey").and_then(Value::as_str).unwrap_or_default();
     let secret = coll.auth.as_ref().map(|a| a.token_secret.as_str()).unwrap_or_default();
@@ -82,15 +93,27 @@ impl Service {
         if token.is_empty() {
             return Ok(None);
         }
+        self.verify_token(token, "auth", signing_key).await
+    }
+
+    /// The auth record a token of type `kind` names, if the token is valid: its signature (with
+    /// `key(collection, record)`, so a changed `tokenKey` revokes it) and expiry. Invalid,
+    /// expired or revoked tokens are `Ok(None)`; only an unavailable database is an error.
+    pub(crate) async fn verify_token(
+        &self,
+        token: &str,
+        kind: &str,
+        key: fn(&Collection, &Row) -> Vec<u8>,
+    ) -> Result<Option<AuthRecord>> {
         let mut insecure = Validation::new(Algorithm::HS256);
         insecure.insecure_disable_signature_validation();
         insecure.validate_exp = false;
         let Ok(unverified) =
-            jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &insecure)
+            jsonwebtoken::decode::<TokenSubject>(token, &DecodingKey::from_secret(&[]), &insecure)
         else {
             return Ok(None);
         };
-        if unverified.claims.kind != "auth" {
+        if unverified.claims.kind != kind {
             return Ok(None);
         }
         let schema = self.schema();
@@ -114,8 +137,8 @@ impl Service {
         };
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        let key = DecodingKey::from_secret(&signing_key(&coll, &row));
-        if jsonwebtoken::decode::<Claims>(token, &key, &validation).is_err() {
+        let key = DecodingKey::from_secret(&key(&coll, &row));
+        if jsonwebtoken::decode::<TokenSubject>(token, &key, &validation).is_err() {
             return Ok(None);
         }
         Ok(Some(AuthRecord { collection: coll, record: row }))

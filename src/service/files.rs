@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -421,38 +421,7 @@ impl Service {
 
     /// The auth record a file token names, if it is valid (signature, expiry, `type: file`).
     async fn verify_file_token(&self, token: &str) -> Result<Option<AuthRecord>> {
-        let mut insecure = Validation::new(Algorithm::HS256);
-        insecure.insecure_disable_signature_validation();
-        insecure.validate_exp = false;
-        let Ok(unverified) =
-            jsonwebtoken::decode::<FileClaims>(token, &DecodingKey::from_secret(&[]), &insecure)
-        else {
-            return Ok(None);
-        };
-        if unverified.claims.kind != "file" {
-            return Ok(None);
-        }
-        let schema = self.schema();
-        let Some(coll) = schema.by_id(&unverified.claims.collection_id).cloned() else {
-            return Ok(None);
-        };
-        if !coll.is_auth() {
-            return Ok(None);
-        }
-        let Some(row) = self
-            .store
-            .get_record(&schema, &coll, &RequestInfo::default(), &unverified.claims.id, None)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        let key = DecodingKey::from_secret(&file_signing_key(&coll, &row));
-        match jsonwebtoken::decode::<FileClaims>(token, &key, &validation) {
-            Ok(_) => Ok(Some(AuthRecord { collection: coll, record: row })),
-            Err(_) => Ok(None),
-        }
+        self.verify_token(token, "file", file_signing_key).await
     }
 }
 
