@@ -2,11 +2,13 @@
 //! (`store.rs`) wraps `object_store` (the local disk under `<data dir>/storage`, or any
 //! S3-compatible service) behind checked keys (`keys.rs`, PocketBase's layout); `names.rs` mangles
 //! client names as PocketBase does; `mime.rs` detects types from the bytes; `thumbs.rs` parses
-//! `?thumb=` sizes and renders thumbnails (off the async threads, once per key).
+//! `?thumb=` sizes and renders thumbnails (off the async threads, once per key); `cache.rs` keeps
+//! hot objects (immutable under their keys) in memory.
 //!
 //! Nothing here knows HTTP, SQL, records or rules: services decide which file may be read or
 //! written, this module only does it safely.
 
+pub mod cache;
 pub mod keys;
 pub mod mime;
 pub mod names;

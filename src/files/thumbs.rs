@@ -332,10 +332,45 @@ pub struct Served {
     pub thumb_error: Option<String>,
 }
 
+/// Which thumbnail a `?thumb=` request asks for, decided without touching the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ThumbPlan {
+    /// No thumb asked for: serve the original.
+    Original,
+    /// A thumb that may not be served (size not allowed, format not thumbnailable): serve the
+    /// original; the text says why (for the log).
+    Refused(String),
+    /// This thumb, created on first use.
+    Thumb(FileKey, ThumbSize),
+}
+
+/// PocketBase's choice for `GET /api/files/…?thumb=`: a thumb when the size is allowed for the
+/// field and the original is a thumbnailable image (by its stored or detected type).
+pub fn plan(
+    original: &FileKey,
+    original_type: &str,
+    requested: Option<&str>,
+    field_thumbs: &[String],
+) -> ThumbPlan {
+    let Some(requested) = requested.filter(|r| !r.is_empty()) else { return ThumbPlan::Original };
+    let unsupported = || {
+        ThumbPlan::Refused(format!(
+            "the thumb size {requested:?} or the original file format are not supported"
+        ))
+    };
+    let Some(size) = allowed(requested, field_thumbs) else { return unsupported() };
+    if !crate::files::mime::is_thumbable(original_type) {
+        return unsupported();
+    }
+    match original.thumb_of(size.spec()) {
+        Ok(k) => ThumbPlan::Thumb(k, size),
+        Err(e) => ThumbPlan::Refused(e.to_string()),
+    }
+}
+
 impl Thumbnailer {
-    /// PocketBase's choice for `GET /api/files/…?thumb=`: the thumb when the size is allowed
-    /// for the field and the original is a thumbnailable image (by its stored or detected
-    /// type), created on first use; otherwise, or when creating it fails, the original.
+    /// [`plan`] then [`Thumbnailer::ensure`]: the thumb to serve, or the original when none
+    /// may be served or creating it fails.
     pub async fn choose(
         &self,
         original: &FileKey,
@@ -348,23 +383,15 @@ impl Thumbnailer {
             name: original.file_name().to_string(),
             thumb_error,
         };
-        let Some(requested) = requested.filter(|r| !r.is_empty()) else { return plain(None) };
-        let unsupported = || {
-            Some(format!(
-                "the thumb size {requested:?} or the original file format are not supported"
-            ))
-        };
-        let Some(size) = allowed(requested, field_thumbs) else { return plain(unsupported()) };
-        if !crate::files::mime::is_thumbable(original_type) {
-            return plain(unsupported());
-        }
-        let thumb = match original.thumb_of(size.spec()) {
-            Ok(k) => k,
-            Err(e) => return plain(Some(e.to_string())),
-        };
-        match self.ensure(original, &thumb, &size).await {
-            Ok(()) => Served { name: thumb.file_name().to_string(), key: thumb, thumb_error: None },
-            Err(e) => plain(Some(e.to_string())),
+        match plan(original, original_type, requested, field_thumbs) {
+            ThumbPlan::Original => plain(None),
+            ThumbPlan::Refused(why) => plain(Some(why)),
+            ThumbPlan::Thumb(thumb, size) => match self.ensure(original, &thumb, &size).await {
+                Ok(()) => {
+                    Served { name: thumb.file_name().to_string(), key: thumb, thumb_error: None }
+                }
+                Err(e) => plain(Some(e.to_string())),
+            },
         }
     }
 }

@@ -49,11 +49,86 @@ pub struct AuthOptions {
     pub manage_rule: Rule,
     pub identity_fields: Vec<String>,
     pub password_auth_enabled: bool,
-    /// Seconds an auth token stays valid.
-    pub token_duration: i64,
-    /// Per-collection part of the token signing key; never rendered to clients.
-    pub token_secret: String,
+    /// Duration and signing secret of each kind of token the collection issues.
+    pub tokens: TokenConfigs,
     pub extra: Map<String, Value>,
+}
+
+/// How long one kind of token lives and the per-collection part of its signing key (with the
+/// record's `tokenKey`). The secret is write-only: rendered only for persistence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenConfig {
+    /// Seconds a token stays valid.
+    pub duration: i64,
+    pub secret: String,
+}
+
+/// The kinds of token an auth collection issues, as PocketBase names their option groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Auth,
+    PasswordReset,
+    EmailChange,
+    Verification,
+    File,
+}
+
+impl TokenKind {
+    pub const ALL: [TokenKind; 5] = [
+        TokenKind::Auth,
+        TokenKind::PasswordReset,
+        TokenKind::EmailChange,
+        TokenKind::Verification,
+        TokenKind::File,
+    ];
+
+    /// The option group's key in the collection JSON.
+    pub fn key(self) -> &'static str {
+        match self {
+            TokenKind::Auth => "authToken",
+            TokenKind::PasswordReset => "passwordResetToken",
+            TokenKind::EmailChange => "emailChangeToken",
+            TokenKind::Verification => "verificationToken",
+            TokenKind::File => "fileToken",
+        }
+    }
+
+    /// PocketBase's default duration in seconds.
+    pub fn default_duration(self) -> i64 {
+        match self {
+            TokenKind::Auth => 432_000,
+            TokenKind::PasswordReset | TokenKind::EmailChange => 1800,
+            TokenKind::Verification => 86_400,
+            TokenKind::File => 180,
+        }
+    }
+}
+
+/// PocketBase's bounds for a token's duration (seconds; the maximum is three years) and secret.
+pub const TOKEN_DURATION_MIN: i64 = 10;
+pub const TOKEN_DURATION_MAX: i64 = 94_670_856;
+pub const TOKEN_SECRET_LEN: std::ops::RangeInclusive<usize> = 30..=255;
+
+/// One [`TokenConfig`] per [`TokenKind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenConfigs([TokenConfig; 5]);
+
+impl TokenConfigs {
+    /// PocketBase's durations and a fresh random secret for each kind.
+    pub fn fresh() -> Self {
+        TokenConfigs(TokenKind::ALL.map(|k| TokenConfig {
+            duration: k.default_duration(),
+            secret: crate::util::random_alnum(50),
+        }))
+    }
+
+    pub fn get(&self, kind: TokenKind) -> &TokenConfig {
+        &self.0[kind as usize]
+    }
+
+    pub fn get_mut(&mut self, kind: TokenKind) -> &mut TokenConfig {
+        &mut self.0[kind as usize]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,11 +186,14 @@ impl Collection {
                 "passwordAuth".into(),
                 json!({"enabled": a.password_auth_enabled, "identityFields": a.identity_fields}),
             );
-            let mut token = json!({"duration": a.token_duration});
-            if with_secrets {
-                token["secret"] = json!(a.token_secret);
+            for kind in TokenKind::ALL {
+                let t = a.tokens.get(kind);
+                let mut token = json!({"duration": t.duration});
+                if with_secrets {
+                    token["secret"] = json!(t.secret);
+                }
+                o.insert(kind.key().into(), token);
             }
-            o.insert("authToken".into(), token);
         }
         Value::Object(o)
     }
@@ -130,10 +208,6 @@ pub fn default_auth_extra() -> Map<String, Value> {
         "mfa": {"enabled": false, "duration": 600, "rule": ""},
         "otp": {"enabled": false, "duration": 180, "length": 8, "emailTemplate": tpl},
         "authAlert": {"enabled": true, "emailTemplate": tpl},
-        "passwordResetToken": {"duration": 1800},
-        "emailChangeToken": {"duration": 1800},
-        "verificationToken": {"duration": 86400},
-        "fileToken": {"duration": 180},
         "verificationTemplate": tpl,
         "resetPasswordTemplate": tpl,
         "confirmEmailChangeTemplate": tpl,
@@ -275,8 +349,7 @@ impl Collection {
                 manage_rule: Rule::default(),
                 identity_fields: vec!["email".into()],
                 password_auth_enabled: true,
-                token_duration: 432000,
-                token_secret: crate::util::random_alnum(50),
+                tokens: TokenConfigs::fresh(),
                 extra: default_auth_extra(),
             }
         });
@@ -343,9 +416,24 @@ impl Collection {
                         ids.iter().filter_map(Value::as_str).map(str::to_string).collect();
                 }
             }
-            if let Some(t) = o.get("authToken").and_then(Value::as_object) {
-                if let Some(d) = t.get("duration").and_then(Value::as_i64) {
-                    a.token_duration = d;
+            for kind in TokenKind::ALL {
+                let Some(t) = o.get(kind.key()) else { continue };
+                let t = t.as_object().ok_or("token options must be objects")?;
+                let slot = a.tokens.get_mut(kind);
+                match t.get("duration") {
+                    None | Some(Value::Null) => {}
+                    Some(d) => {
+                        slot.duration = d
+                            .as_i64()
+                            .or_else(|| d.as_f64().map(|f| f as i64))
+                            .ok_or("token durations must be numbers")?;
+                    }
+                }
+                match t.get("secret") {
+                    None | Some(Value::Null) => {}
+                    Some(v) => {
+                        slot.secret = v.as_str().ok_or("token secrets must be strings")?.into();
+                    }
                 }
             }
             for key in default_auth_extra().keys() {
@@ -390,10 +478,15 @@ impl Collection {
         c.updated = s("updated");
         c.system = o.get("system").and_then(Value::as_bool).unwrap_or(false);
         if let Some(a) = c.auth.as_mut() {
-            if let Some(secret) =
-                o.get("authToken").and_then(|t| t.get("secret")).and_then(Value::as_str)
-            {
-                a.token_secret = secret.to_string();
+            // Definitions stored before every kind had its own secret: derive the missing ones
+            // from the auth token's, so they are the same after every load and on every
+            // instance (a random one would change each time).
+            let auth_secret = a.tokens.get(TokenKind::Auth).secret.clone();
+            for kind in TokenKind::ALL {
+                let stored = o.get(kind.key()).and_then(|t| t.get("secret"));
+                if stored.and_then(Value::as_str).is_none() && kind != TokenKind::Auth {
+                    a.tokens.get_mut(kind).secret = format!("{auth_secret}:{}", kind.key());
+                }
             }
         }
         Ok(c)

@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::model::collection::Collection;
+use crate::model::collection::{Collection, TokenKind};
 use crate::model::policy::{Action, Decision, Policy};
 use crate::model::request::{AuthRecord, RequestInfo};
 use crate::model::ErrorCode;
@@ -45,7 +45,11 @@ struct TokenSubject {
 
 fn signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
     let token_key = record.get("tokenKey").and_then(Value::as_str).unwrap_or_default();
-    let secret = coll.auth.as_ref().map(|a| a.token_secret.as_str()).unwrap_or_default();
+    let secret = coll
+        .auth
+        .as_ref()
+        .map(|a| a.tokens.get(TokenKind::Auth).secret.as_str())
+        .unwrap_or_default();
     format!("{token_key}{secret}").into_bytes()
 }
 
@@ -64,7 +68,7 @@ pub struct PasswordLogin {
 impl Service {
     /// Issues an auth token for a record.
     pub(crate) fn issue_token(&self, coll: &Collection, record: &Row) -> Result<String> {
-        let duration = coll.auth.as_ref().map(|a| a.token_duration).unwrap_or(86400);
+        let duration = coll.auth.as_ref().map_or(86400, |a| a.tokens.get(TokenKind::Auth).duration);
         let claims = Claims {
             id: record.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
             kind: "auth".into(),

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{json, Map, Value};
 
-use crate::model::collection::{Collection, CollectionType, Schema, SUPERUSERS};
+use crate::model::collection::{
+    Collection, CollectionType, Schema, TokenConfigs, TokenKind, SUPERUSERS, TOKEN_DURATION_MAX,
+    TOKEN_DURATION_MIN, TOKEN_SECRET_LEN,
+};
 use crate::model::field::{Field, FieldKind};
 use crate::model::filter;
 use crate::model::policy::{Parsed, Rule};
@@ -318,6 +321,9 @@ impl Service {
                 error_entry(ErrorCode::CollectionIdExists, "Collection id must be unique."),
             );
         }
+        if let Some(a) = &c.auth {
+            validate_tokens(&a.tokens, &mut data);
+        }
         if c.fields.len() > MAX_FIELDS {
             data.insert(
                 "fields".into(),
@@ -558,6 +564,51 @@ fn matches_json(e: &filter::ast::Expr, obj: &Value) -> bool {
                 CmpOp::Lt => cmp_json(&l, &r).is_lt(),
                 CmpOp::Lte => cmp_json(&l, &r).is_le(),
             }
+        }
+    }
+}
+
+/// PocketBase's checks of the token option groups: a duration of 10 s to three years, a secret
+/// of 30 to 255 characters. Errors go under `<group>.<key>`, as PocketBase nests them.
+fn validate_tokens(tokens: &TokenConfigs, data: &mut Map<String, Value>) {
+    for kind in TokenKind::ALL {
+        let t = tokens.get(kind);
+        let mut err = Map::new();
+        if t.duration == 0 {
+            err.insert("duration".into(), error_entry(ErrorCode::Required, "Cannot be blank."));
+        } else if t.duration < TOKEN_DURATION_MIN {
+            err.insert(
+                "duration".into(),
+                json!({
+                    "code": ErrorCode::MinGreaterEqualThanRequired.as_str(),
+                    "message": format!("Must be no less than {TOKEN_DURATION_MIN}."),
+                    "params": {"threshold": TOKEN_DURATION_MIN},
+                }),
+            );
+        } else if t.duration > TOKEN_DURATION_MAX {
+            err.insert(
+                "duration".into(),
+                json!({
+                    "code": ErrorCode::MaxLessEqualThanRequired.as_str(),
+                    "message": format!("Must be no greater than {TOKEN_DURATION_MAX}."),
+                    "params": {"threshold": TOKEN_DURATION_MAX},
+                }),
+            );
+        }
+        let len = t.secret.chars().count();
+        if !TOKEN_SECRET_LEN.contains(&len) {
+            let (min, max) = (TOKEN_SECRET_LEN.start(), TOKEN_SECRET_LEN.end());
+            err.insert(
+                "secret".into(),
+                json!({
+                    "code": ErrorCode::LengthOutOfRange.as_str(),
+                    "message": format!("The length must be between {min} and {max}."),
+                    "params": {"min": min, "max": max},
+                }),
+            );
+        }
+        if !err.is_empty() {
+            data.insert(kind.key().into(), Value::Object(err));
         }
     }
 }

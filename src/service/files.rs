@@ -13,9 +13,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::files::thumbs::Served;
+use crate::files::cache::{CachedFile, FileCache};
+use crate::files::thumbs::{self, ThumbPlan};
 use crate::files::{mime, FileKey, FileMeta, FileStore, KeyPrefix, UploadedFile};
-use crate::model::collection::{Collection, Schema};
+use crate::model::collection::{Collection, Schema, TokenKind};
 use crate::model::field::{Field, FieldKind};
 use crate::model::policy::{Action, Decision, Policy};
 use crate::model::request::{AuthRecord, RequestInfo};
@@ -27,7 +28,8 @@ use crate::store::Row;
 
 /// PocketBase's `maxSize` when a file field leaves it at 0 (5 MiB).
 pub const DEFAULT_MAX_FILE_SIZE: i64 = 5 << 20;
-/// Seconds a file token is valid (PocketBase's default `fileToken.duration`, probed: 180).
+/// Seconds a file token is valid when the collection does not say (PocketBase's default
+/// `fileToken.duration`, probed: 180).
 pub const FILE_TOKEN_SECONDS: i64 = 180;
 
 /// The uploads of one write, each with the name it will be stored under.
@@ -42,6 +44,8 @@ pub struct ServedFile {
     pub name: String,
     pub content_type: String,
     pub meta: FileMeta,
+    /// The whole object when the cache holds it (small, hot files); else read it from the store.
+    pub bytes: Option<bytes::Bytes>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -231,6 +235,7 @@ impl Service {
         let id = new.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let (store, files, schema, coll) =
             (self.store.clone(), self.files.clone(), self.schema(), coll.clone());
+        let cache = self.file_cache.clone();
         tokio::spawn(async move {
             // NOTE: a concurrent update may have committed the old names again (two writers
             // that both read the old record); the record as stored now decides.
@@ -250,7 +255,7 @@ impl Service {
                 }
             };
             for name in dropped.iter().filter(|n| !still.contains(*n)) {
-                delete_file(&files, &coll.id, &id, name).await;
+                delete_file(&files, &cache, &coll.id, &id, name).await;
             }
         });
     }
@@ -271,9 +276,10 @@ impl Service {
         if prefixes.is_empty() {
             return;
         }
-        let files = self.files.clone();
+        let (files, cache) = (self.files.clone(), self.file_cache.clone());
         tokio::spawn(async move {
             for prefix in prefixes {
+                cache.remove_prefix(&prefix);
                 retrying("deleting a record's files", prefix.as_str(), || async {
                     files.delete_prefix(&prefix).await.map(drop)
                 })
@@ -288,6 +294,7 @@ impl Service {
     pub(crate) fn sweep_collection_files(&self, collection_id: &str) {
         let Ok(prefix) = KeyPrefix::collection(collection_id) else { return };
         let (store, files, schema) = (self.store.clone(), self.files.clone(), self.schema());
+        let cache = self.file_cache.clone();
         let collection_id = collection_id.to_string();
         tokio::spawn(async move {
             let keys = match files.list(Some(&prefix)).await {
@@ -312,6 +319,7 @@ impl Service {
             };
             for id in ids.iter().filter(|id| !existing.contains(id)) {
                 let Ok(prefix) = KeyPrefix::record(&collection_id, id) else { continue };
+                cache.remove_prefix(&prefix);
                 retrying("deleting a swept record's files", prefix.as_str(), || async {
                     files.delete_prefix(&prefix).await.map(drop)
                 })
@@ -372,20 +380,71 @@ impl Service {
                 return Err(ServiceError::not_found());
             }
         }
-        let meta = self.files.head(&key).await.map_err(file_error)?;
-        let original_type = self.content_type_of(&key, &meta).await?;
-        let Served { key: served, name, thumb_error } =
-            self.thumbs.choose(&key, &original_type, thumb, thumbs).await;
-        if let Some(why) = thumb_error {
-            tracing::debug!(key = %key, why, "serving the original instead of a thumb");
+        let original = self.object_info(&key).await?;
+        let served =
+            |key: FileKey, name: String, info: &CachedFile, content_type: String| ServedFile {
+                key,
+                name,
+                content_type,
+                meta: info.meta.clone(),
+                bytes: info.bytes.clone(),
+            };
+        let plain = || {
+            let ct = mime::serving_content_type(&original.content_type, filename).to_string();
+            Ok(served(key.clone(), filename.to_string(), &original, ct))
+        };
+        let (thumb, size) = match thumbs::plan(&key, &original.content_type, thumb, thumbs) {
+            ThumbPlan::Original => return plain(),
+            ThumbPlan::Refused(why) => {
+                tracing::debug!(key = %key, why, "serving the original instead of a thumb");
+                return plain();
+            }
+            ThumbPlan::Thumb(thumb, size) => (thumb, size),
+        };
+        // A thumb in the cache exists (objects are never rewritten), so no store round trip.
+        let info = match self.file_cache.get(&thumb) {
+            Some(info) => info,
+            None => {
+                let made = match self.thumbs.ensure(&key, &thumb, &size).await {
+                    Ok(()) => self.object_info(&thumb).await,
+                    Err(e) => Err(file_error(e)),
+                };
+                match made {
+                    Ok(info) => info,
+                    Err(e) => {
+                        tracing::debug!(key = %key, error = %e, "serving the original instead of a thumb");
+                        return plain();
+                    }
+                }
+            }
+        };
+        let name = thumb.file_name().to_string();
+        let ct = info.content_type.clone();
+        Ok(served(thumb, name, &info, ct))
+    }
+
+    /// What the store holds under `key` (metadata, content type, and the bytes of a small
+    /// object), from the cache when it is there.
+    async fn object_info(&self, key: &FileKey) -> Result<Arc<CachedFile>> {
+        if let Some(info) = self.file_cache.get(key) {
+            return Ok(info);
         }
-        if served == key {
-            let content_type = mime::serving_content_type(&original_type, filename).to_string();
-            return Ok(ServedFile { key, name, content_type, meta });
-        }
-        let meta = self.files.head(&served).await.map_err(file_error)?;
-        let content_type = self.content_type_of(&served, &meta).await?;
-        Ok(ServedFile { key: served, name, content_type, meta })
+        let meta = self.files.head(key).await.map_err(file_error)?;
+        let (content_type, bytes) = if self.file_cache.keeps_bytes(meta.size) {
+            let bytes = self.files.read_all(key).await.map_err(file_error)?;
+            let ct = match &meta.content_type {
+                Some(ct) => ct.clone(),
+                None => mime::detect(&bytes).mime.to_string(),
+            };
+            // Objects are never rewritten; a size that differs from the head is a store that
+            // broke that promise, so the bytes are not kept.
+            (ct, (bytes.len() as u64 == meta.size).then_some(bytes))
+        } else {
+            (self.content_type_of(key, &meta).await?, None)
+        };
+        let info = Arc::new(CachedFile { meta, content_type, bytes });
+        self.file_cache.insert(key, info.clone());
+        Ok(info)
     }
 
     async fn content_type_of(&self, key: &FileKey, meta: &FileMeta) -> Result<String> {
@@ -409,7 +468,12 @@ impl Service {
             id: auth.record.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
             kind: "file".into(),
             collection_id: auth.collection.id.clone(),
-            exp: chrono::Utc::now().timestamp() + FILE_TOKEN_SECONDS,
+            exp: chrono::Utc::now().timestamp()
+                + auth
+                    .collection
+                    .auth
+                    .as_ref()
+                    .map_or(FILE_TOKEN_SECONDS, |a| a.tokens.get(TokenKind::File).duration),
         };
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -425,20 +489,33 @@ impl Service {
     }
 }
 
-/// File tokens are signed like auth tokens (the record's `tokenKey` + the collection secret, so
-/// a password change revokes them) with a suffix of their own, so neither kind of token can
-/// stand in for the other even if the `type` claim were ignored.
+/// File tokens are signed like auth tokens, with the record's `tokenKey` (a password change
+/// revokes them) and the collection's `fileToken` secret (changing it revokes every file token;
+/// being another secret than the auth token's, neither kind can stand in for the other even if
+/// the `type` claim were ignored).
 fn file_signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
     let token_key = record.get("tokenKey").and_then(Value::as_str).unwrap_or_default();
-    let secret = coll.auth.as_ref().map(|a| a.token_secret.as_str()).unwrap_or_default();
-    format!("{token_key}{secret}:file").into_bytes()
+    let secret = coll
+        .auth
+        .as_ref()
+        .map(|a| a.tokens.get(TokenKind::File).secret.as_str())
+        .unwrap_or_default();
+    format!("{token_key}{secret}").into_bytes()
 }
 
-async fn delete_file(files: &FileStore, collection_id: &str, record_id: &str, name: &str) {
+async fn delete_file(
+    files: &FileStore,
+    cache: &FileCache,
+    collection_id: &str,
+    record_id: &str,
+    name: &str,
+) {
     if let Ok(key) = FileKey::file(collection_id, record_id, name) {
+        cache.remove(&key);
         retrying("deleting a dropped file", key.as_str(), || files.delete(&key)).await;
     }
     if let Ok(prefix) = KeyPrefix::thumbs(collection_id, record_id, name) {
+        cache.remove_prefix(&prefix);
         retrying("deleting thumbnails", prefix.as_str(), || async {
             files.delete_prefix(&prefix).await.map(drop)
         })

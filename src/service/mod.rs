@@ -17,10 +17,11 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{json, Map, Value};
 
+use crate::files::cache::FileCache;
 use crate::files::thumbs::{ThumbLimits, Thumbnailer};
 use crate::files::FileStore;
 use crate::model::collection::{
-    Collection, CollectionType, Schema, SUPERUSERS, SUPERUSERS_ID, USERS_ID,
+    Collection, CollectionType, Schema, TokenKind, SUPERUSERS, SUPERUSERS_ID, USERS_ID,
 };
 use crate::model::policy::Rule;
 use crate::model::value::FieldError;
@@ -100,6 +101,12 @@ pub(crate) fn error_entry(code: ErrorCode, message: &str) -> Value {
     json!({"code": code, "message": message})
 }
 
+/// Memory for hot files (metadata and small files' bytes): 64 MiB. FIXME(#16): from the
+/// settings, with the other caches.
+const FILE_CACHE_BYTES: u64 = 64 << 20;
+/// Files up to this size are kept whole in that memory.
+const FILE_CACHE_MAX_OBJECT: u64 = 1 << 20;
+
 /// The application core: storage plus the schema snapshot.
 pub struct Service {
     store: Arc<Store>,
@@ -110,6 +117,8 @@ pub struct Service {
     /// Uploaded files (local disk or S3) and their thumbnails.
     files: FileStore,
     thumbs: Arc<Thumbnailer>,
+    /// Hot files' metadata and small files' bytes (see `files::cache`).
+    file_cache: Arc<FileCache>,
 }
 
 impl Service {
@@ -123,6 +132,7 @@ impl Service {
             dummy_hash: tokio::sync::OnceCell::new(),
             files,
             thumbs,
+            file_cache: Arc::new(FileCache::new(FILE_CACHE_BYTES, FILE_CACHE_MAX_OBJECT)),
         };
         svc.reload_schema().await?;
         svc.ensure_default_collections().await?;
@@ -217,7 +227,7 @@ impl Service {
             c.created.clone_from(&now);
             c.updated.clone_from(&now);
             if let Some(a) = c.auth.as_mut() {
-                a.token_duration = 86400;
+                a.tokens.get_mut(TokenKind::Auth).duration = 86400;
                 a.auth_rule = Rule::open();
             }
             c.indexes = vec![

@@ -6,6 +6,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use basalt::model::collection::TokenKind;
+
 use crate::helpers::{spawn_app, TestApp, SU_EMAIL};
 
 const PW: &str = "password123";
@@ -28,7 +30,7 @@ async fn sign_with_real_key(app: &TestApp, email: &str, claims: &Value) -> Strin
     let users = schema.get("users").expect("users").clone();
     let row = app.svc.find_record_by("users", "email", email).await.expect("store").expect("user");
     let token_key = row["tokenKey"].as_str().expect("tokenKey");
-    let secret = &users.auth.as_ref().expect("auth options").token_secret;
+    let secret = &users.auth.as_ref().expect("auth options").tokens.get(TokenKind::Auth).secret;
     let key = format!("{token_key}{secret}");
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),

@@ -239,6 +239,11 @@ async fn upload_then_download_with_pocketbase_s_headers() {
     let thumb = res.bytes().await.expect("thumb");
     let decoded = image::load_from_memory(&thumb).expect("a thumbnail image");
     assert_eq!((decoded.width(), decoded.height()), (100, 100));
+    // Served again from memory: the same bytes and headers, and ranges of it.
+    let res = app.raw_get(&format!("{url}?thumb=100x100"), &[("Range", "bytes=1-3")]).await;
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert_eq!(res.bytes().await.expect("part").to_vec(), thumb[1..4].to_vec());
     let res = app.raw_get(&format!("/api/files/docs/{id}/{}?thumb=50x50", many[1]), &[]).await;
     let decoded = image::load_from_memory(&res.bytes().await.expect("b")).expect("img");
     assert_eq!((decoded.width(), decoded.height()), (50, 50));
@@ -293,10 +298,14 @@ async fn append_prepend_remove_clear_and_old_files_go_after_commit() {
     let (status, body) = app.patch_form(&path, None, &[file("many+", "d.txt", b"d")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["data"]["many"]["code"], "validation_too_many_files");
-    // Remove by name (JSON), then replace the single file (multipart).
+    // Remove by name (JSON), then replace the single file (multipart). A file downloaded (so
+    // held in memory) before is a 404 once the record no longer holds it.
+    let url_a = format!("/api/files/docs/{id}/{a}");
+    assert_eq!(app.raw_get(&url_a, &[]).await.text().await.expect("a"), "a");
     let (status, rec) = app.patch(&path, None, json!({"many-": [a.clone()]})).await;
     assert_eq!(status, StatusCode::OK, "{rec}");
     assert_eq!(names(&rec["many"]).len(), 2);
+    assert_eq!(app.raw_get(&url_a, &[]).await.status(), StatusCode::NOT_FOUND);
     let (status, rec) = app.patch_form(&path, None, &[file("one", "second.txt", b"2")]).await;
     assert_eq!(status, StatusCode::OK, "{rec}");
     let second = rec["one"].as_str().expect("one").to_string();
@@ -591,6 +600,51 @@ async fn protected_files_need_a_file_token_and_the_view_rule() {
     // unguessable; `<img src>` sends no token).
     let open = format!("/api/files/vault/{id}/{}", rec["open"].as_str().expect("name"));
     assert_eq!(app.raw_get(&open, &[]).await.status(), StatusCode::OK);
+
+    // The collection's `fileToken` options: the duration is checked as PocketBase checks it
+    // and used; the secret is write-only, and changing it revokes every file token (and no
+    // auth token).
+    for (body, key, code) in [
+        (
+            json!({"fileToken": {"duration": 9}}),
+            "duration",
+            "validation_min_greater_equal_than_required",
+        ),
+        (
+            json!({"fileToken": {"duration": 94_670_857}}),
+            "duration",
+            "validation_max_less_equal_than_required",
+        ),
+        (json!({"fileToken": {"secret": "short"}}), "secret", "validation_length_out_of_range"),
+    ] {
+        let (status, res) = app.patch("/api/collections/users", Some(&su), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+        assert_eq!(res["data"]["fileToken"][key]["code"], code, "{res}");
+    }
+    let (status, res) = app
+        .patch("/api/collections/users", Some(&su), json!({"fileToken": {"duration": 60}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["fileToken"], json!({"duration": 60}), "no secret is shown");
+    let (_, body) = app.post("/api/files/token", Some(&alice_token), json!({})).await;
+    let short = body["token"].as_str().expect("token").to_string();
+    let claims = jsonwebtoken::decode::<Value>(
+        &short,
+        &jsonwebtoken::DecodingKey::from_secret(&[]),
+        &insecure,
+    )
+    .expect("a JWT")
+    .claims;
+    let ttl = claims["exp"].as_i64().expect("exp") - chrono::Utc::now().timestamp();
+    assert!((50..=61).contains(&ttl), "{ttl}");
+    assert_eq!(app.raw_get(&format!("{url}?token={short}"), &[]).await.status(), StatusCode::OK);
+    let rotated = json!({"fileToken": {"secret": "abcdefghijabcdefghijabcdefghij-rotated"}});
+    let (status, res) = app.patch("/api/collections/users", Some(&su), rotated).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let res = app.raw_get(&format!("{url}?token={short}"), &[]).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "a file token signed with the old secret");
+    let (status, _) = app.post("/api/files/token", Some(&alice_token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "alice's auth token still works");
 }
 
 #[tokio::test]

@@ -65,6 +65,11 @@ pub async fn download(
     if method == Method::HEAD || length == 0 {
         return Ok((status, out).into_response());
     }
+    if let Some(bytes) = served.bytes {
+        let r = range.unwrap_or(0..meta.size);
+        let (start, end) = (r.start as usize, (r.end as usize).min(bytes.len()));
+        return Ok((status, out, Body::from(bytes.slice(start.min(end)..end))).into_response());
+    }
     let opened = s.svc.files().get(&served.key, range).await.map_err(|e| match e {
         FileError::NotFound => ApiError::not_found("The requested resource wasn't found."),
         e => ApiError::internal(std::sync::Arc::new(e)),
