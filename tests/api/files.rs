@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -398,6 +398,26 @@ async fn deleting_records_removes_their_files_cascades_included() {
     let empty =
         eventually(Duration::from_secs(5), || async { app.stored().await.is_empty() }).await;
     assert!(empty, "collection delete: {:?}", app.stored().await);
+
+    // A collection an import with `deleteMissing` removes takes its files along.
+    app.create_collection(
+        &su,
+        json!({"name": "extra", "type": "base", "createRule": "",
+            "fields": [{"name": "doc", "type": "file", "maxSelect": 1}]}),
+    )
+    .await;
+    let (status, _) =
+        app.post_form("/api/collections/extra/records", None, &[file("doc", "e.txt", b"e")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.stored().await.len(), 1);
+    let (_, parents) = app.get("/api/collections/parents", Some(&su)).await;
+    let import = json!({"collections": [parents], "deleteMissing": true});
+    let (status, body) =
+        app.send(Method::PUT, "/api/collections/import", Some(&su), Some(import)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let empty =
+        eventually(Duration::from_secs(5), || async { app.stored().await.is_empty() }).await;
+    assert!(empty, "import with deleteMissing: {:?}", app.stored().await);
 }
 
 #[tokio::test]
