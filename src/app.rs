@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::files::{FileStore, S3Config};
 use crate::http::metrics::Metrics;
 use crate::http::{router::router, AppState};
+use crate::realtime::{self, Hub};
 use crate::service::{Service, ServiceError};
 use crate::store::Store;
 
@@ -82,7 +83,12 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
-        let app = router(AppState { svc: self.svc.clone(), metrics: self.metrics.clone() });
+        let hub = Arc::new(Hub::default());
+        let app = router(AppState {
+            svc: self.svc.clone(),
+            metrics: self.metrics.clone(),
+            hub: hub.clone(),
+        });
         let metrics = self.metrics.clone();
         // Background tasks the App owns; all stop when serving stops.
         let upkeep = tokio::spawn(async move {
@@ -93,11 +99,20 @@ impl App {
             }
         });
         let pruner = tokio::spawn(prune_changes(self.svc.clone()));
+        let dispatch = tokio::spawn(realtime::run_dispatch(hub.clone(), self.svc.clone()));
+        // Realtime streams never finish on their own: end them when shutdown starts, so the
+        // graceful shutdown does not wait for them.
+        let closing = hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.close_all();
+        };
         let schema_watch = self.svc.watch_schema();
         let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         upkeep.abort();
         pruner.abort();
+        dispatch.abort();
         if let Some(watch) = schema_watch {
             watch.abort();
         }

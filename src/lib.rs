@@ -1,7 +1,7 @@
 //! Basalt: a self-hosted, PocketBase-compatible backend-as-a-service in one binary.
 //!
 //! Modules in dependency order (each may use only those after it):
-//! `cli` → `app` → `http` → `service` → `store` → `model` → `util`, plus `config`;
+//! `cli` → `app` → `http` → `realtime` → `service` → `store` → `model` → `util`, plus `config`;
 //! `files` (stored files: keys, names, types, thumbnails) sits beside `store` and uses only `util`.
 //! See `docs/architecture.md` for the map and its invariants.
 
@@ -11,6 +11,7 @@ pub mod config;
 pub mod files;
 pub mod http;
 pub mod model;
+pub mod realtime;
 pub mod service;
 pub mod store;
 pub mod util;

@@ -24,4 +24,6 @@ pub struct AppState {
     pub svc: Arc<Service>,
     /// This server's metrics (one recorder per app, see `metrics`).
     pub metrics: Arc<Metrics>,
+    /// The realtime clients connected to this process.
+    pub hub: Arc<crate::realtime::Hub>,
 }

@@ -8,7 +8,7 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::http::metrics::Metrics;
-use crate::http::routes::{auth, collections, files, health, metrics, records};
+use crate::http::routes::{auth, collections, files, health, metrics, realtime, records};
 use crate::http::{admin_ui, middleware, observe, AppState};
 
 /// The whole HTTP application as one service (`axum::serve` takes it through
@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> impl Edged {
         .route("/api/collections/{c}/auth-methods", get(auth::methods))
         .route("/api/collections/{c}/auth-with-password", post(auth::with_password))
         .route("/api/collections/{c}/auth-refresh", post(auth::refresh))
+        .route("/api/realtime", get(realtime::connect).post(realtime::subscribe))
         .route("/api/files/token", post(files::token))
         .route("/api/files/{c}/{id}/{name}", get(files::download).head(files::download))
         .route("/_/", get(admin_ui::index))

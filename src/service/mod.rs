@@ -10,6 +10,7 @@ mod expand;
 pub mod files;
 pub mod params;
 pub mod passwords;
+pub mod realtime;
 pub mod records;
 mod render;
 

@@ -12,6 +12,7 @@ use crate::store::changes::{Action, Pending};
 use crate::store::dialect::quote_ident;
 use crate::store::engine::Tx;
 use crate::store::query::Param;
+use crate::store::stored::{self, Cell};
 use crate::store::StoreError;
 
 /// Cascades deeper than this stop (a cycle is also cut by `seen`).
@@ -76,18 +77,27 @@ pub(crate) async fn delete<T: Tx>(
         }
         let done = stack.pop();
         let Some(done) = done else { break };
+        // The row comes back with the delete: the change feed carries what was deleted
+        // (realtime sends it to subscribers).
+        let cols: Vec<String> = done.coll.fields.iter().map(|f| quote_ident(&f.name)).collect();
         let sql = format!(
-            "DELETE FROM {} WHERE \"id\" = {}",
+            "DELETE FROM {} WHERE \"id\" = {} RETURNING {}",
             quote_ident(&done.coll.name),
-            tx.dialect().placeholder(1)
+            tx.dialect().placeholder(1),
+            tx.dialect().row_json(&cols)
         );
-        let n = tx.exec(&sql, &[Param::Text(done.id.clone())]).await?;
-        if n == 0 && done.depth == 0 {
-            return Err(StoreError::NotFound);
-        }
-        if n > 0 {
-            changed.push(Pending::new(&done.coll.id, &done.id, Action::Delete));
-        }
+        let gone = tx.strings(&sql, &[Param::Text(done.id.clone())]).await?;
+        let Some(json) = gone.first() else {
+            if done.depth == 0 {
+                return Err(StoreError::NotFound);
+            }
+            continue;
+        };
+        let pending = Pending::new(&done.coll.id, &done.id, Action::Delete);
+        changed.push(match deleted_row(done.coll, json) {
+            Some(row) => pending.with_record(&row),
+            None => pending,
+        });
     }
     Ok(changed)
 }
@@ -140,4 +150,23 @@ async fn remove_reference<T: Tx>(
     );
     tx.exec(&sql, &pair).await?;
     Ok(())
+}
+
+/// The row `Dialect::row_json` returned, decoded as a read would decode it.
+fn deleted_row(coll: &Collection, json: &str) -> Option<crate::store::Row> {
+    let chunks: Vec<Vec<serde_json::Value>> = serde_json::from_str(json).ok()?;
+    let mut values = chunks.into_iter().flatten();
+    let row = stored::decode_row(coll, |_| {
+        Ok(match values.next().unwrap_or(serde_json::Value::Null) {
+            serde_json::Value::Null => Cell::Null,
+            serde_json::Value::Bool(b) => Cell::Bool(b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Cell::Int(i),
+                None => Cell::Real(n.as_f64().unwrap_or(0.0)),
+            },
+            serde_json::Value::String(s) => Cell::Text(s),
+            other => Cell::Json(other),
+        })
+    });
+    row.ok()
 }

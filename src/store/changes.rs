@@ -53,9 +53,10 @@ pub struct Change {
     pub collection_id: String,
     pub record_id: String,
     pub action: Action,
-    /// The record as written (create, update through the API), when the writer had it at hand;
-    /// `None` for deletes, relation clean-ups and changes read back from the outbox (another
-    /// instance's): consumers read the record themselves then.
+    /// The record as written (create, update through the API) or as it was when deleted, when
+    /// the writer had it at hand; `None` for relation clean-ups and changes read back from the
+    /// outbox (another instance's): consumers read the record themselves then (a deleted one
+    /// is gone: FIXME(#12) the outbox should carry deleted rows for other instances).
     pub record: Option<Row>,
     /// Written by this process (`false`: another instance on the same database).
     pub local: bool,

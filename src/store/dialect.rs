@@ -50,6 +50,9 @@ pub(crate) trait Dialect: Send + Sync {
     fn json_number(&self, expr: &str) -> String;
     /// A boolean as text the way SQLite stores it: `'1'` / `'0'`.
     fn bool_text(&self, expr: &str) -> String;
+    /// The values of `cols` as one JSON text: an array of arrays of at most 50 values each, in
+    /// order (functions take at most 100 arguments on PostgreSQL, 127 on SQLite).
+    fn row_json(&self, cols: &[String]) -> String;
 
     // DDL: the algorithms that change collections (`ddl.rs`) are written once over these.
 
@@ -149,6 +152,9 @@ impl Dialect for Sqlite {
     }
     fn json_array_contains(&self, col: &str, elem: &str) -> String {
         format!("EXISTS (SELECT 1 FROM {} WHERE je.value = {elem})", self.json_each(col, "je"))
+    }
+    fn row_json(&self, cols: &[String]) -> String {
+        nested_arrays("json_array", cols)
     }
     fn json_array_without(&self, col: &str, elem: &str) -> String {
         format!(
@@ -266,6 +272,9 @@ impl Dialect for Postgres {
     fn lateral_join(&self, source: &str) -> String {
         format!("CROSS JOIN LATERAL {source}")
     }
+    fn row_json(&self, cols: &[String]) -> String {
+        format!("{}::text", nested_arrays("json_build_array", cols))
+    }
     fn json_array_contains(&self, col: &str, elem: &str) -> String {
         // Containment can use a GIN index on the column.
         format!("{col} @> jsonb_build_array({elem}::text)")
@@ -352,4 +361,10 @@ impl Dialect for Postgres {
         // `created` has millisecond precision; `id` makes the order total.
         "SELECT data FROM _collections ORDER BY created, id"
     }
+}
+
+/// `f(f(c1, …, c50), f(c51, …), …)`: see `Dialect::row_json`.
+fn nested_arrays(f: &str, cols: &[String]) -> String {
+    let inner: Vec<String> = cols.chunks(50).map(|c| format!("{f}({})", c.join(", "))).collect();
+    format!("{f}({})", inner.join(", "))
 }

@@ -349,12 +349,13 @@ fn layer_dependencies_point_inwards() {
         ("model", &["model", "util"]),
         ("store", &["store", "model", "util", "config"]),
         ("service", &["service", "store", "files", "model", "util"]),
-        ("http", &["http", "service", "files", "model", "util"]),
+        ("realtime", &["realtime", "service", "store", "model", "util"]),
+        ("http", &["http", "realtime", "service", "files", "model", "util"]),
         ("files", &["files", "util"]),
         ("util", &["util"]),
         ("config", &["config", "util"]),
         ("cli", &["cli", "app", "config", "service", "store", "util"]),
-        ("app", &["app", "config", "http", "service", "store", "files", "util"]),
+        ("app", &["app", "config", "http", "realtime", "service", "store", "files", "util"]),
     ];
     let mut bad = Vec::new();
     let mut seen = 0;

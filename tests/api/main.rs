@@ -25,6 +25,7 @@ mod pg_outage;
 mod pg_test_server;
 mod query;
 mod query_list;
+mod realtime;
 mod records;
 mod records_delete;
 mod rules;

@@ -4,4 +4,5 @@ pub mod collections;
 pub mod files;
 pub mod health;
 pub mod metrics;
+pub mod realtime;
 pub mod records;

@@ -1,0 +1,397 @@
+//! Realtime: PocketBase's SSE subscriptions, fed by the change feed. One `Hub` per process holds
+//! the connected clients (a random 40-character id each, the auth bound by their first
+//! subscription, their topics); `run_dispatch` follows the change feed (this instance's writes
+//! and, on PostgreSQL, every other instance's) and sends each client the events its rules allow,
+//! through a bounded queue per client: a client that stops reading is dropped when its queue is
+//! full, so it can neither grow memory nor hold up the others.
+//!
+//! The wire format, limits and auth rules are PocketBase 0.40.6's, probed (see
+//! docs/realtime.md). Must not: know HTTP (the routes turn a client's queue into a response).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use crate::model::collection::Collection;
+use crate::model::request::{AuthRecord, RequestInfo};
+use crate::service::realtime::RealtimeView;
+use crate::service::Service;
+use crate::store::changes::{Action, Change};
+
+/// Topics per client (PocketBase: 1000).
+pub const MAX_TOPICS: usize = 1000;
+/// Bytes per topic (PocketBase: 2500, counted in bytes).
+pub const MAX_TOPIC_BYTES: usize = 2500;
+/// Client id length accepted by a subscription request (PocketBase: 1 to 255).
+pub const MAX_CLIENT_ID: usize = 255;
+/// Events queued for one client before it counts as not reading and is dropped.
+pub const CLIENT_QUEUE: usize = 512;
+/// A stream with nothing delivered for this long is closed (PocketBase: 5 minutes); the SDKs
+/// reconnect.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// Every stream is closed after this long (PocketBase: 30 minutes).
+pub const MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// A subscription: the text as the client sent it (events are named by it, byte for byte), the
+/// part before `?`, and its `options` (`query`: `expand`, `fields`, `filter`, anything rules
+/// read as `@request.query.*`; `headers`: `@request.headers.*`).
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub raw: String,
+    path: String,
+    query: Map<String, Value>,
+    headers: Map<String, Value>,
+}
+
+impl Topic {
+    /// Parses a topic as PocketBase does: `?options=<percent-encoded JSON>`; options that do not
+    /// parse are ignored (the topic still matches, with no options).
+    pub fn parse(raw: &str) -> Topic {
+        let (path, qs) = raw.split_once('?').unwrap_or((raw, ""));
+        let mut query = Map::new();
+        let mut headers = Map::new();
+        let options = url::form_urlencoded::parse(qs.as_bytes())
+            .find(|(k, _)| k == "options")
+            .map(|(_, v)| v.into_owned());
+        if let Some(Ok(Value::Object(o))) = options.map(|s| serde_json::from_str::<Value>(&s)) {
+            if let Some(Value::Object(q)) = o.get("query") {
+                query = q.iter().map(|(k, v)| (k.clone(), Value::String(text(v)))).collect();
+            }
+            if let Some(Value::Object(h)) = o.get("headers") {
+                headers = h
+                    .iter()
+                    .map(|(k, v)| (crate::util::snake_case(k), Value::String(text(v))))
+                    .collect();
+            }
+        }
+        Topic { raw: raw.to_string(), path: path.to_string(), query, headers }
+    }
+
+    /// Whether a change of `record_id` in `coll` concerns this topic, and through which rule:
+    /// `Some(true)` the list rule (`C/*`, or the bare `C`), `Some(false)` the view rule (`C/ID`).
+    fn matches(&self, coll: &Collection, record_id: &str) -> Option<bool> {
+        let (c, rest) = match self.path.split_once('/') {
+            Some((c, rest)) => (c, Some(rest)),
+            None => (self.path.as_str(), None),
+        };
+        if c != coll.name && c != coll.id {
+            return None;
+        }
+        match rest {
+            None | Some("*") => Some(true),
+            Some(id) if id == record_id => Some(false),
+            Some(_) => None,
+        }
+    }
+
+    fn option(&self, key: &str) -> Option<&str> {
+        self.query.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+}
+
+/// A JSON option value as text (PocketBase's `cast.ToString`).
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// What a client's subscription request may change.
+#[derive(Debug, Default)]
+struct ClientState {
+    /// Whether a subscription request bound an auth yet (a guest binding counts).
+    bound: bool,
+    auth: Option<AuthRecord>,
+    topics: Vec<Topic>,
+}
+
+/// One connected SSE client.
+pub struct Client {
+    pub id: String,
+    state: Mutex<ClientState>,
+    queue: mpsc::Sender<Bytes>,
+}
+
+impl Client {
+    fn state(&self) -> std::sync::MutexGuard<'_, ClientState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues one SSE frame; `false` when the client is gone or its queue is full.
+    fn send(&self, event: &str, data: &str) -> bool {
+        self.queue.try_send(frame(&self.id, event, data)).is_ok()
+    }
+}
+
+/// `id:<client>\nevent:<name>\ndata:<json>\n\n`, PocketBase's framing (no spaces, `\n` only).
+pub fn frame(client_id: &str, event: &str, data: &str) -> Bytes {
+    Bytes::from(format!("id:{client_id}\nevent:{event}\ndata:{data}\n\n"))
+}
+
+/// Why a subscription request was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SubscribeError {
+    /// No connected client has this id.
+    UnknownClient,
+    /// The client is bound to another auth than the request's.
+    AuthMismatch,
+}
+
+/// The connected clients of this process.
+#[derive(Default)]
+pub struct Hub {
+    clients: RwLock<HashMap<String, Arc<Client>>>,
+}
+
+/// Removes its client from the hub when the stream that owns it ends.
+pub struct Connection {
+    pub client_id: String,
+    pub events: mpsc::Receiver<Bytes>,
+    hub: Arc<Hub>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.hub.remove(&self.client_id);
+    }
+}
+
+impl Hub {
+    /// A new client; its stream starts with PocketBase's `PB_CONNECT` event.
+    pub fn connect(self: &Arc<Self>) -> Connection {
+        let id = crate::util::random_alnum(40);
+        let (queue, events) = mpsc::channel(CLIENT_QUEUE);
+        let client = Arc::new(Client { id: id.clone(), state: Mutex::default(), queue });
+        client.send("PB_CONNECT", &format!("{{\"clientId\":\"{id}\"}}"));
+        self.write().insert(id.clone(), client);
+        Connection { client_id: id, events, hub: self.clone() }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Client>>> {
+        self.clients.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Client>> {
+        self.clients.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    fn remove(&self, id: &str) {
+        self.write().remove(id);
+    }
+
+    /// Drops every client: their streams end once their queued events are sent (shutdown).
+    pub fn close_all(&self) {
+        self.write().clear();
+    }
+
+    /// Connected clients now.
+    pub fn len(&self) -> usize {
+        self.clients.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Replaces a client's topics and binds `auth` to it (PocketBase: the first request binds
+    /// whatever auth it carries; later a guest may become authenticated, any other change is
+    /// refused and leaves the client as it was).
+    pub fn subscribe(
+        &self,
+        client_id: &str,
+        auth: Option<AuthRecord>,
+        topics: Vec<String>,
+    ) -> Result<(), SubscribeError> {
+        let client = self
+            .clients
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(client_id)
+            .cloned()
+            .ok_or(SubscribeError::UnknownClient)?;
+        let mut state = client.state();
+        if let Some(bound) = &state.auth {
+            let same = auth
+                .as_ref()
+                .is_some_and(|a| a.id() == bound.id() && a.collection.id == bound.collection.id);
+            if !same {
+                return Err(SubscribeError::AuthMismatch);
+            }
+        }
+        state.bound = true;
+        state.auth = auth;
+        let mut seen = std::collections::HashSet::new();
+        state.topics = topics
+            .into_iter()
+            .filter(|t| !t.is_empty() && seen.insert(t.clone()))
+            .map(|t| Topic::parse(&t))
+            .collect();
+        Ok(())
+    }
+
+    /// Sends `change` to every client with a matching topic whose rules let it see the record.
+    pub async fn dispatch(&self, svc: &Service, change: &Change) {
+        let schema = svc.schema();
+        let Some(coll) = schema.by_id(&change.collection_id).cloned() else { return };
+        self.follow_auth_change(svc, &coll, change).await;
+        let deleted = match change.action {
+            Action::Delete => match &change.record {
+                Some(row) => Some(row),
+                // Another instance's delete: the outbox does not carry the row yet.
+                None => return,
+            },
+            _ => None,
+        };
+        let action = change.action.as_str();
+        // The same view (auth, rule, options) is decided and rendered once per change.
+        let mut seen: HashMap<(String, bool, String), Option<String>> = HashMap::new();
+        let mut dropped = Vec::new();
+        for client in self.snapshot() {
+            let (auth, topics): (Option<AuthRecord>, Vec<(Topic, bool)>) = {
+                let state = client.state();
+                let topics = state
+                    .topics
+                    .iter()
+                    .filter_map(|t| t.matches(&coll, &change.record_id).map(|l| (t.clone(), l)))
+                    .collect();
+                (state.auth.clone(), topics)
+            };
+            for (topic, list) in topics {
+                let who = auth
+                    .as_ref()
+                    .map(|a| format!("{}/{}", a.collection.id, a.id()))
+                    .unwrap_or_default();
+                let opts = topic.raw.split_once('?').map(|(_, o)| o).unwrap_or("").to_string();
+                let key = (who, list, opts);
+                let data = match seen.get(&key) {
+                    Some(d) => d.clone(),
+                    None => {
+                        let info = RequestInfo {
+                            auth: auth.clone(),
+                            method: "GET".into(),
+                            context: "realtime",
+                            query: topic.query.clone(),
+                            headers: topic.headers.clone(),
+                            body: Map::new(),
+                        };
+                        let view = RealtimeView {
+                            list,
+                            info: &info,
+                            expand: topic.option("expand"),
+                            fields: topic.option("fields"),
+                            filter: topic.option("filter"),
+                        };
+                        let record = match svc
+                            .realtime_record(&coll, &change.record_id, deleted, view)
+                            .await
+                        {
+                            Ok(r) => r,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "realtime: rendering failed");
+                                None
+                            }
+                        };
+                        let data = record.map(|r| {
+                            serde_json::json!({"record": r, "action": action}).to_string()
+                        });
+                        seen.insert(key, data.clone());
+                        data
+                    }
+                };
+                if let Some(data) = data {
+                    if !client.send(&topic.raw, &data) {
+                        dropped.push(client.id.clone());
+                        break;
+                    }
+                }
+            }
+        }
+        for id in dropped {
+            tracing::info!(client = %id, "realtime: a client's queue is full; disconnecting it");
+            self.remove(&id);
+        }
+    }
+
+    /// PocketBase keeps a client's bound auth current: an update of its auth record replaces
+    /// it (or, if the tokenKey changed, e.g. a new password, unbinds it: the client is a guest
+    /// again), a delete unbinds it.
+    async fn follow_auth_change(&self, svc: &Service, coll: &Arc<Collection>, change: &Change) {
+        if !coll.is_auth() || change.action == Action::Create {
+            return;
+        }
+        let bound: Vec<Arc<Client>> = self
+            .snapshot()
+            .into_iter()
+            .filter(|c| {
+                c.state()
+                    .auth
+                    .as_ref()
+                    .is_some_and(|a| a.collection.id == coll.id && a.id() == change.record_id)
+            })
+            .collect();
+        if bound.is_empty() {
+            return;
+        }
+        let fresh = match change.action {
+            Action::Delete => None,
+            _ => match &change.record {
+                Some(row) => Some(row.clone()),
+                None => svc.auth_row(coll, &change.record_id).await,
+            },
+        };
+        for client in bound {
+            let mut state = client.state();
+            let keep = match (&state.auth, &fresh) {
+                (Some(old), Some(new)) => old.record.get("tokenKey") == new.get("tokenKey"),
+                _ => false,
+            };
+            state.auth = match (keep, &fresh) {
+                (true, Some(new)) => {
+                    Some(AuthRecord { collection: coll.clone(), record: new.clone() })
+                }
+                _ => None,
+            };
+        }
+    }
+}
+
+/// Follows the change feed and dispatches every change until the feed closes. After a lag
+/// (this consumer fell more than the feed's capacity behind) it catches up from the outbox.
+pub async fn run_dispatch(hub: Arc<Hub>, svc: Arc<Service>) {
+    let mut feed = svc.changes();
+    let mut last = 0i64;
+    loop {
+        match feed.recv().await {
+            Ok(change) => {
+                last = last.max(change.pos);
+                if !hub.is_empty() {
+                    hub.dispatch(&svc, &change).await;
+                }
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "realtime: the change feed lagged; catching up");
+                loop {
+                    let batch = match svc.changes_since(last, 1000).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "realtime: catching up failed");
+                            break;
+                        }
+                    };
+                    let Some(end) = batch.last().map(|c| c.pos) else { break };
+                    for change in &batch {
+                        hub.dispatch(&svc, change).await;
+                    }
+                    last = end;
+                }
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Realtime over raw SSE: PocketBase's framing, subscription requests and their errors, rules
+//! per subscriber, topic options, auth binding.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp};
+
+/// One SSE connection, read frame by frame.
+struct Sse {
+    res: reqwest::Response,
+    buf: String,
+    id: String,
+}
+
+#[derive(Debug)]
+struct Frame {
+    id: String,
+    event: String,
+    data: Value,
+}
+
+impl Sse {
+    async fn open(app: &TestApp) -> Sse {
+        let res = app.client.get(format!("{}/api/realtime", app.url)).send().await.expect("GET");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        assert_eq!(res.headers()["x-accel-buffering"], "no");
+        let mut sse = Sse { res, buf: String::new(), id: String::new() };
+        let raw = sse.raw_frame(Duration::from_secs(5)).await.expect("PB_CONNECT");
+        let id = raw.lines().next().and_then(|l| l.strip_prefix("id:")).expect("id").to_string();
+        assert_eq!(id.len(), 40);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        assert_eq!(raw, format!("id:{id}\nevent:PB_CONNECT\ndata:{{\"clientId\":\"{id}\"}}"));
+        sse.id = id;
+        sse
+    }
+
+    /// The next frame's text (without its closing blank line), or `None` after `wait`.
+    async fn raw_frame(&mut self, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let frame = self.buf[..end].to_string();
+                self.buf.drain(..end + 2);
+                return Some(frame);
+            }
+            match tokio::time::timeout_at(deadline, self.res.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                _ => return None,
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Frame {
+        self.try_next(Duration::from_secs(5)).await.expect("an event")
+    }
+
+    async fn try_next(&mut self, wait: Duration) -> Option<Frame> {
+        let raw = self.raw_frame(wait).await?;
+        let mut f = Frame { id: String::new(), event: String::new(), data: Value::Null };
+        for line in raw.lines() {
+            if let Some(v) = line.strip_prefix("id:") {
+                f.id = v.to_string();
+            } else if let Some(v) = line.strip_prefix("event:") {
+                f.event = v.to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                f.data = serde_json::from_str(v).expect("JSON data");
+            }
+        }
+        Some(f)
+    }
+
+    async fn subscribe(&self, app: &TestApp, token: Option<&str>, topics: &[&str]) -> StatusCode {
+        let (status, _) = app
+            .post("/api/realtime", token, json!({"clientId": self.id, "subscriptions": topics}))
+            .await;
+        status
+    }
+}
+
+async fn collections(app: &TestApp, su: &str) {
+    let users = "_pb_users_auth_";
+    for def in [
+        json!({"name": "posts", "type": "base", "listRule": "", "viewRule": "", "createRule": "",
+            "updateRule": "", "deleteRule": "",
+            "fields": [{"name": "title", "type": "text"},
+                       {"name": "secret", "type": "text", "hidden": true},
+                       {"name": "author", "type": "relation", "collectionId": users, "maxSelect": 1}]}),
+        json!({"name": "owned", "type": "base", "createRule": "",
+            "listRule": "author = @request.auth.id", "viewRule": "author = @request.auth.id",
+            "fields": [{"name": "title", "type": "text"},
+                       {"name": "author", "type": "relation", "collectionId": users, "maxSelect": 1}]}),
+        json!({"name": "private", "type": "base", "createRule": "",
+            "fields": [{"name": "title", "type": "text"}]}),
+    ] {
+        app.create_collection(su, def).await;
+    }
+}
+
+#[tokio::test]
+async fn events_follow_rules_options_and_pocketbase_s_framing() {
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    collections(&app, &su).await;
+    let (alice, alice_token) = app.create_user("alice@example.com", "password123").await;
+    let (_, bob_token) = app.create_user("bob@example.com", "password123").await;
+
+    let mut guest = Sse::open(&app).await;
+    let mut owner = Sse::open(&app).await;
+    let mut admin = Sse::open(&app).await;
+    assert_ne!(guest.id, owner.id);
+    let all = ["posts/*", "owned/*", "private/*"];
+    assert_eq!(guest.subscribe(&app, None, &all).await, StatusCode::NO_CONTENT);
+    assert_eq!(owner.subscribe(&app, Some(&alice_token), &all).await, StatusCode::NO_CONTENT);
+    assert_eq!(admin.subscribe(&app, Some(&su), &all).await, StatusCode::NO_CONTENT);
+
+    // A public post: everyone, hidden fields for the superuser only.
+    let (status, post) = app
+        .post("/api/collections/posts/records", Some(&su), json!({"title": "hi", "secret": "s"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{post}");
+    let post_id = post["id"].as_str().expect("id").to_string();
+    for sse in [&mut guest, &mut owner] {
+        let f = sse.next().await;
+        assert_eq!(f.id, sse.id);
+        assert_eq!(f.event, "posts/*");
+        assert_eq!(f.data["action"], "create");
+        assert_eq!(f.data["record"]["title"], "hi");
+        assert_eq!(f.data["record"]["collectionName"], "posts");
+        assert!(f.data["record"].get("secret").is_none(), "{f:?}");
+    }
+    let f = admin.next().await;
+    assert_eq!(f.data["record"]["secret"], "s");
+
+    // Alice's own record: alice and the superuser; a private one: the superuser only.
+    app.post("/api/collections/owned/records", None, json!({"title": "mine", "author": alice}))
+        .await;
+    app.post("/api/collections/private/records", None, json!({"title": "p"})).await;
+    let f = owner.next().await;
+    assert_eq!((f.event.as_str(), f.data["record"]["title"].as_str()), ("owned/*", Some("mine")));
+    assert_eq!(admin.next().await.data["record"]["title"], "mine");
+    assert_eq!(admin.next().await.data["record"]["title"], "p");
+    // The guest saw neither: its next event is the update below.
+    app.patch(&format!("/api/collections/posts/records/{post_id}"), None, json!({"title": "hi2"}))
+        .await;
+    let f = guest.next().await;
+    assert_eq!(
+        (f.data["action"].as_str(), f.data["record"]["title"].as_str()),
+        (Some("update"), Some("hi2"))
+    );
+    assert!(owner.next().await.data["record"]["title"] == "hi2");
+    assert!(owner.try_next(Duration::from_millis(200)).await.is_none(), "nothing else for alice");
+
+    // Options: fields, filter, expand; a record topic; the event is named by the topic as sent.
+    let opts = |o: Value| format!("posts/*?options={}", crate::helpers::enc(&o.to_string()));
+    let fields = opts(json!({"query": {"fields": "id,title"}}));
+    let filtered = opts(json!({"query": {"filter": "title = 'wanted'"}}));
+    let expanded = opts(json!({"query": {"expand": "author"}}));
+    let record = format!("posts/{post_id}");
+    let topics = [fields.as_str(), filtered.as_str(), expanded.as_str(), record.as_str()];
+    assert_eq!(owner.subscribe(&app, Some(&alice_token), &topics).await, StatusCode::NO_CONTENT);
+    app.post("/api/collections/posts/records", None, json!({"title": "other", "author": alice}))
+        .await;
+    let mut got = vec![owner.next().await, owner.next().await];
+    got.sort_by(|a, b| a.event.cmp(&b.event));
+    assert!(owner.try_next(Duration::from_millis(200)).await.is_none(), "the filter held one back");
+    let by = |t: &str| got.iter().find(|f| f.event == t).unwrap_or_else(|| panic!("{t}: {got:?}"));
+    assert_eq!(
+        by(&fields).data["record"],
+        json!({"id": by(&fields).data["record"]["id"], "title": "other"})
+    );
+    assert_eq!(by(&expanded).data["record"]["expand"]["author"]["id"], alice.as_str());
+    app.post("/api/collections/posts/records", None, json!({"title": "wanted"})).await;
+    let mut got = vec![owner.next().await, owner.next().await, owner.next().await];
+    got.sort_by(|a, b| a.event.cmp(&b.event));
+    assert!(got.iter().any(|f| f.event == filtered && f.data["record"]["title"] == "wanted"));
+    // The record topic: its delete carries the record as it was.
+    let (status, _) = app.delete(&format!("/api/collections/posts/records/{post_id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut deletes = Vec::new();
+    while let Some(f) = owner.try_next(Duration::from_millis(500)).await {
+        deletes.push(f);
+    }
+    let f = deletes.iter().find(|f| f.event == record).expect("the record topic's delete");
+    assert_eq!(f.data["action"], "delete");
+    assert_eq!(f.data["record"]["title"], "hi2");
+
+    // Binding: another caller cannot take a bound client over; unknown ids are 404.
+    assert_eq!(owner.subscribe(&app, Some(&bob_token), &all).await, StatusCode::FORBIDDEN);
+    assert_eq!(owner.subscribe(&app, None, &all).await, StatusCode::FORBIDDEN);
+    // A guest client may become authenticated.
+    assert_eq!(guest.subscribe(&app, Some(&bob_token), &all).await, StatusCode::NO_CONTENT);
+    let (status, body) = app
+        .post("/api/realtime", None, json!({"clientId": "nope", "subscriptions": ["posts/*"]}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["message"], "Missing or invalid client id.");
+}
+
+#[tokio::test]
+async fn subscription_requests_are_checked_like_pocketbase() {
+    let app = spawn_app().await;
+    let sse = Sse::open(&app).await;
+    let (status, body) = app.post("/api/realtime", None, json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["data"]["clientId"]["code"], "validation_required");
+    let (status, body) = app.post("/api/realtime", None, json!({"clientId": 5})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["data"], json!({}));
+    let (status, body) =
+        app.post("/api/realtime", None, json!({"clientId": "x".repeat(256)})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["data"]["clientId"]["code"], "validation_length_out_of_range");
+    let many: Vec<String> = (0..1001).map(|i| format!("posts/{i}")).collect();
+    let (status, body) =
+        app.post("/api/realtime", None, json!({"clientId": sse.id, "subscriptions": many})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["data"]["subscriptions"]["code"], "validation_length_too_long");
+    let long = vec!["a".to_string(), "é".repeat(1251)];
+    let (status, body) =
+        app.post("/api/realtime", None, json!({"clientId": sse.id, "subscriptions": long})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the limit counts bytes");
+    assert_eq!(body["data"]["subscriptions"]["1"]["code"], "validation_length_too_long");
+    // 10,000 topics in one request: refused, and the server is fine.
+    let huge: Vec<String> = (0..10_000).map(|i| format!("posts/{i}")).collect();
+    let (status, _) =
+        app.post("/api/realtime", None, json!({"clientId": sse.id, "subscriptions": huge})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let exact: Vec<String> = (0..1000).map(|i| format!("posts/{i}")).collect();
+    let (status, _) =
+        app.post("/api/realtime", None, json!({"clientId": sse.id, "subscriptions": exact})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) =
+        app.post("/api/realtime", None, json!({"ClientId": sse.id, "subscriptions": null})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "keys match without regard to case");
+}
+
+#[tokio::test]
+async fn a_closed_stream_forgets_its_client() {
+    let app = spawn_app().await;
+    let sse = Sse::open(&app).await;
+    let id = sse.id.clone();
+    drop(sse);
+    let gone = crate::helpers::eventually(Duration::from_secs(5), || async {
+        let (status, _) = app
+            .post("/api/realtime", None, json!({"clientId": id, "subscriptions": ["posts/*"]}))
+            .await;
+        status == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(gone, "the client id is unknown once its stream closed");
+}
