@@ -254,3 +254,57 @@ async fn a_closed_stream_forgets_its_client() {
     .await;
     assert!(gone, "the client id is unknown once its stream closed");
 }
+
+/// With three instances on one PostgreSQL database, a write through A reaches subscribers
+/// connected to B and C (each instance follows the shared change feed).
+#[tokio::test]
+async fn events_reach_subscribers_on_every_instance() {
+    let Some(server) = crate::pg_test_server::server("realtime across instances") else {
+        return;
+    };
+    let db = crate::helpers::TestDb::create(&server).await;
+    let a = crate::helpers::spawn_app_on(&db.url()).await;
+    let b = crate::helpers::spawn_app_on(&db.url()).await;
+    let c = crate::helpers::spawn_app_on(&db.url()).await;
+    let su = a.su_token().await;
+    a.create_collection(
+        &su,
+        json!({"name": "shared", "listRule": "", "viewRule": "", "createRule": "",
+            "updateRule": "", "deleteRule": "", "fields": [{"name": "title", "type": "text"}]}),
+    )
+    .await;
+    for app in [&b, &c] {
+        let seen = crate::helpers::eventually(Duration::from_secs(10), || async {
+            app.get("/api/collections/shared/records", None).await.0 == StatusCode::OK
+        })
+        .await;
+        assert!(seen, "the collection reached every instance");
+    }
+    let mut on_b = Sse::open(&b).await;
+    let mut on_c = Sse::open(&c).await;
+    assert_eq!(on_b.subscribe(&b, None, &["shared/*"]).await, StatusCode::NO_CONTENT);
+    assert_eq!(on_c.subscribe(&c, Some(&su), &["shared/*"]).await, StatusCode::NO_CONTENT);
+    // A's client id is unknown to the other instances (clients live where they connected).
+    let (status, _) =
+        b.post("/api/realtime", None, json!({"clientId": on_c.id, "subscriptions": []})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, rec) =
+        a.post("/api/collections/shared/records", None, json!({"title": "from a"})).await;
+    assert_eq!(status, StatusCode::OK, "{rec}");
+    let id = rec["id"].as_str().expect("id");
+    for sse in [&mut on_b, &mut on_c] {
+        let f = sse.try_next(Duration::from_secs(10)).await.expect("an event from A's write");
+        assert_eq!(f.event, "shared/*");
+        assert_eq!(f.data["action"], "create");
+        assert_eq!(f.data["record"]["id"], id);
+        assert_eq!(f.data["record"]["title"], "from a");
+    }
+    a.patch(&format!("/api/collections/shared/records/{id}"), None, json!({"title": "again"}))
+        .await;
+    let f = on_c.try_next(Duration::from_secs(10)).await.expect("the update");
+    assert_eq!(
+        (f.data["action"].as_str(), f.data["record"]["title"].as_str()),
+        (Some("update"), Some("again"))
+    );
+}
