@@ -175,7 +175,7 @@ async fn events_follow_rules_options_and_pocketbase_s_framing() {
     );
     assert_eq!(by(&expanded).data["record"]["expand"]["author"]["id"], alice.as_str());
     app.post("/api/collections/posts/records", None, json!({"title": "wanted"})).await;
-    let mut got = vec![owner.next().await, owner.next().await, owner.next().await];
+    let mut got = [owner.next().await, owner.next().await, owner.next().await];
     got.sort_by(|a, b| a.event.cmp(&b.event));
     assert!(got.iter().any(|f| f.event == filtered && f.data["record"]["title"] == "wanted"));
     // The record topic: its delete carries the record as it was.
