@@ -31,10 +31,10 @@ pub struct RealtimeView<'a> {
 
 impl Service {
     /// The record `record_id` of `coll` as the subscriber may see it now, or `None` when the
-    /// rules or the topic's filter hide it. For a delete, `deleted` is the record as it was: a
-    /// subscriber whose rule lets it see every record gets it; rules that need the database
-    /// cannot be checked against a row that is gone, so others get nothing (FIXME(#12): decide
-    /// such rules in memory or before the delete, as PocketBase does).
+    /// rules or the topic's filter hide it. For a delete, `deleted` is the record as it was,
+    /// and the rule and filter are checked against it (`Store::row_visible`); PocketBase checks
+    /// them just before the row goes, so the only difference is what else the same write
+    /// removed (a parent deleted by the same cascade is gone here).
     pub async fn realtime_record(
         &self,
         coll: &Arc<Collection>,
@@ -61,7 +61,18 @@ impl Service {
         let row = match deleted {
             Some(row) => {
                 if !matches!(decision, Decision::All) || filter.is_some() {
-                    return Ok(None);
+                    let visible = self
+                        .store
+                        .row_visible(&schema, coll, info, row, decision.expr(), filter.as_ref())
+                        .await;
+                    match visible {
+                        Ok(true) => {}
+                        Ok(false) => return Ok(None),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "a realtime rule or filter failed");
+                            return Ok(None);
+                        }
+                    }
                 }
                 row.clone()
             }

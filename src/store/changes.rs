@@ -56,7 +56,7 @@ pub struct Change {
     /// The record as written (create, update through the API) or as it was when deleted, when
     /// the writer had it at hand; `None` for relation clean-ups and changes read back from the
     /// outbox (another instance's): consumers read the record themselves then (a deleted one
-    /// is gone: FIXME(#12) the outbox should carry deleted rows for other instances).
+    /// is gone: the outbox carries its row, `data`).
     pub record: Option<Row>,
     /// Written by this process (`false`: another instance on the same database).
     pub local: bool,
@@ -108,14 +108,19 @@ impl Pending {
     }
 
     /// The parameters of [`insert_sql`] after `first` (instance, collection, record, action,
-    /// created).
+    /// created, data: the row of a delete).
     pub(crate) fn params(&self, instance: &str) -> Vec<Param> {
+        let data = match (&self.action, &self.record) {
+            (Action::Delete, Some(row)) => Param::Text(Value::Object(row.clone()).to_string()),
+            _ => Param::Null,
+        };
         vec![
             Param::Text(instance.to_string()),
             Param::Text(self.collection_id.clone()),
             Param::Text(self.record_id.clone()),
             Param::Text(self.action.as_str().to_string()),
             Param::Int(chrono::Utc::now().timestamp_millis()),
+            data,
         ]
     }
 
@@ -131,12 +136,12 @@ impl Pending {
     }
 }
 
-/// `INSERT INTO _changes …` with its five parameters starting at `first`. The position is the
+/// `INSERT INTO _changes …` with its six parameters starting at `first`. The position is the
 /// new row's `pos` (SQLite: its rowid; PostgreSQL adds `RETURNING pos`).
 pub(crate) fn insert_sql(d: &dyn Dialect, first: usize) -> String {
-    let p: Vec<String> = (first..first + 5).map(|i| d.placeholder(i)).collect();
+    let p: Vec<String> = (first..first + 6).map(|i| d.placeholder(i)).collect();
     format!(
-        "INSERT INTO _changes (instance, collection, record, action, created) VALUES ({})",
+        "INSERT INTO _changes (instance, collection, record, action, created, data) VALUES ({})",
         p.join(", ")
     )
 }
@@ -144,7 +149,7 @@ pub(crate) fn insert_sql(d: &dyn Dialect, first: usize) -> String {
 /// The outbox rows after `pos`, oldest first, at most `limit`.
 pub(crate) fn since_sql(d: &dyn Dialect) -> String {
     format!(
-        "SELECT pos, instance, collection, record, action FROM _changes \
+        "SELECT pos, instance, collection, record, action, data FROM _changes \
          WHERE pos > {} ORDER BY pos LIMIT {}",
         d.placeholder(1),
         d.placeholder(2)
@@ -177,18 +182,25 @@ pub(crate) fn prune_sql(d: &dyn Dialect) -> [String; 2] {
 /// The highest pruned position.
 pub(crate) const PRUNED_SQL: &str = "SELECT through FROM _changes_pruned WHERE id = 1";
 
-/// A change read back from the outbox: `(pos, instance, collection, record, action)`.
+/// An outbox row: `(pos, instance, collection, record, action, data)`.
+pub(crate) type OutboxRow = (i64, String, String, String, String, Option<String>);
+
+/// A change read back from the outbox (a delete with the row it removed).
 pub(crate) fn from_outbox(
     own_instance: &str,
-    (pos, instance, collection, record, action): (i64, String, String, String, String),
+    (pos, instance, collection, record, action, data): OutboxRow,
 ) -> Change {
+    let row = data.and_then(|d| match serde_json::from_str::<Value>(&d) {
+        Ok(Value::Object(row)) => Some(row),
+        _ => None,
+    });
     Change {
         pos,
         collection_id: collection,
         record_id: record,
         // Rows are only written by `insert_sql` with `Action::as_str`.
         action: Action::parse(&action).unwrap_or(Action::Update),
-        record: None,
+        record: row,
         local: instance == own_instance,
     }
 }

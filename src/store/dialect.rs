@@ -53,6 +53,9 @@ pub(crate) trait Dialect: Send + Sync {
     /// The values of `cols` as one JSON text: an array of arrays of at most 50 values each, in
     /// order (functions take at most 100 arguments on PostgreSQL, 127 on SQLite).
     fn row_json(&self, cols: &[String]) -> String;
+    /// A bound value standing for the column of `f` (in a one-row CTE): typed as the column
+    /// where the engine types parameters by their binding.
+    fn typed_value(&self, expr: &str, f: &crate::model::field::Field) -> String;
 
     // DDL: the algorithms that change collections (`ddl.rs`) are written once over these.
 
@@ -155,6 +158,9 @@ impl Dialect for Sqlite {
     }
     fn row_json(&self, cols: &[String]) -> String {
         nested_arrays("json_array", cols)
+    }
+    fn typed_value(&self, expr: &str, _f: &crate::model::field::Field) -> String {
+        expr.to_string()
     }
     fn json_array_without(&self, col: &str, elem: &str) -> String {
         format!(
@@ -274,6 +280,17 @@ impl Dialect for Postgres {
     }
     fn row_json(&self, cols: &[String]) -> String {
         format!("{}::text", nested_arrays("json_build_array", cols))
+    }
+    fn typed_value(&self, expr: &str, f: &crate::model::field::Field) -> String {
+        use crate::model::field::FieldKind;
+        let ty = match &f.kind {
+            FieldKind::Number { .. } => "DOUBLE PRECISION",
+            FieldKind::Bool => "BOOLEAN",
+            FieldKind::Json { .. } | FieldKind::GeoPoint => "JSONB",
+            _ if f.is_multi() => "JSONB",
+            _ => return format!("CAST({expr} AS TEXT) COLLATE \"C\""),
+        };
+        format!("CAST({expr} AS {ty})")
     }
     fn json_array_contains(&self, col: &str, elem: &str) -> String {
         // Containment can use a GIN index on the column.

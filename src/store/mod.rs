@@ -437,6 +437,51 @@ impl Store {
         }
     }
 
+    /// Whether `row`, a record that no longer exists (a delete's row), passes `rule` and the
+    /// client `filter` for `info`: the list query's SQL, with the collection's table shadowed
+    /// by a one-row CTE holding `row`. Related records are read as they are now; a rule that
+    /// reaches the same collection through a relation sees only this row.
+    pub async fn row_visible(
+        &self,
+        schema: &Schema,
+        coll: &Arc<Collection>,
+        info: &RequestInfo,
+        row: &Row,
+        rule: Option<&Expr>,
+        filter: Option<&Expr>,
+    ) -> Result<bool, StoreError> {
+        let d = self.dialect();
+        let mut c = query::Compiler::new(d, schema, info);
+        let mut wheres = vec!["1=1".to_string()];
+        if let Some(rule) = rule {
+            wheres.push(c.rule(coll, "t", rule)?);
+        }
+        if let Some(filter) = filter {
+            wheres.push(c.client_filter(coll, "t", filter)?);
+        }
+        let mut values = Vec::with_capacity(coll.fields.len());
+        for f in &coll.fields {
+            let v = row.get(&f.name).cloned().unwrap_or(serde_json::Value::Null);
+            let p = c.param(stored::encode(f, &v));
+            values.push(format!("{} AS {}", d.typed_value(&p, f), dialect::quote_ident(&f.name)));
+        }
+        let table = dialect::quote_ident(&coll.name);
+        let sql = format!(
+            "WITH {table} AS (SELECT {}) SELECT COUNT(*) FROM {table} t WHERE {}",
+            values.join(", "),
+            wheres.join(" AND ")
+        );
+        let params = c.params;
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let n = match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read(move |conn| sqlite::query_i64(conn, &sql, &params)).await?
+            }
+            Backend::Postgres(db) => db.query_i64(&sql, &params).await?,
+        };
+        Ok(n > 0)
+    }
+
     /// Fetches one record by id, optionally through a rule.
     pub async fn get_record(
         &self,

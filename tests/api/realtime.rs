@@ -303,8 +303,77 @@ async fn events_reach_subscribers_on_every_instance() {
     a.patch(&format!("/api/collections/shared/records/{id}"), None, json!({"title": "again"}))
         .await;
     let f = on_c.try_next(Duration::from_secs(10)).await.expect("the update");
+    assert!(on_b.try_next(Duration::from_secs(10)).await.is_some());
+    // Another instance's delete carries the row (the outbox keeps it).
+    let (status, _) = a.delete(&format!("/api/collections/shared/records/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for sse in [&mut on_b, &mut on_c] {
+        let d = sse.try_next(Duration::from_secs(10)).await.expect("the delete");
+        assert_eq!(d.data["action"], "delete");
+        assert_eq!(d.data["record"]["title"], "again");
+    }
     assert_eq!(
         (f.data["action"].as_str(), f.data["record"]["title"].as_str()),
         (Some("update"), Some("again"))
     );
+}
+
+/// A delete is checked against the row it removed: the list rule and the topic's filter for
+/// each subscriber, as PocketBase checks them before the row goes.
+#[tokio::test]
+async fn deletes_are_checked_against_the_deleted_row() {
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    collections(&app, &su).await;
+    let (alice, alice_token) = app.create_user("alice@example.com", "password123").await;
+    let (_, bob_token) = app.create_user("bob@example.com", "password123").await;
+    let filter = format!(
+        "owned/*?options={}",
+        crate::helpers::enc(&json!({"query": {"filter": "title = 'x'"}}).to_string())
+    );
+    let mut a = Sse::open(&app).await;
+    let mut b = Sse::open(&app).await;
+    let mut g = Sse::open(&app).await;
+    assert_eq!(
+        a.subscribe(&app, Some(&alice_token), &["owned/*", &filter]).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(b.subscribe(&app, Some(&bob_token), &["owned/*"]).await, StatusCode::NO_CONTENT);
+    assert_eq!(g.subscribe(&app, None, &["owned/*"]).await, StatusCode::NO_CONTENT);
+    let mut ids = Vec::new();
+    for title in ["x", "y"] {
+        let (status, rec) = app
+            .post("/api/collections/owned/records", None, json!({"title": title, "author": alice}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{rec}");
+        ids.push(rec["id"].as_str().expect("id").to_string());
+    }
+    // Creates: x to both of alice's topics, y to the plain one.
+    for _ in 0..3 {
+        assert_eq!(a.next().await.data["action"], "create");
+    }
+    for id in &ids {
+        let (status, _) =
+            app.delete(&format!("/api/collections/owned/records/{id}"), Some(&su)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let mut got = Vec::new();
+    while let Some(f) = a.try_next(Duration::from_millis(500)).await {
+        got.push((
+            f.event,
+            f.data["action"].as_str().unwrap_or("").to_string(),
+            f.data["record"]["title"].as_str().unwrap_or("").to_string(),
+        ));
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("owned/*".to_string(), "delete".to_string(), "x".to_string()),
+            ("owned/*".to_string(), "delete".to_string(), "y".to_string()),
+            (filter.clone(), "delete".to_string(), "x".to_string()),
+        ]
+    );
+    assert!(b.try_next(Duration::from_millis(200)).await.is_none(), "bob sees none of alice's");
+    assert!(g.try_next(Duration::from_millis(200)).await.is_none(), "nor does a guest");
 }

@@ -102,8 +102,7 @@ test('subscribe, options, record topics, unsubscribe', async () => {
   assert.equal(e.record.title, 'wanted');
   assert.equal((await all.next()).action, 'delete');
   assert.equal((await picked.next()).action, 'delete');
-  // FIXME(#12): PocketBase also sends the delete to `wanted` (it checks the filter before the
-  // row goes); Basalt does not check filters against deleted rows yet and sends nothing.
+  assert.equal((await wanted.next()).action, 'delete', 'the filter is checked on the deleted row');
 
   await guest.collection(POSTS).unsubscribe();
   await su.collection(POSTS).create({ title: 'after' });

@@ -32,7 +32,7 @@ const SIGNAL_EVERY: Duration = Duration::from_millis(10);
 const BATCH: i64 = 1000;
 
 /// One outbox row: `(pos, instance, collection, record, action)`.
-pub(crate) type OutboxRow = (i64, String, String, String, String);
+pub(crate) use crate::store::changes::OutboxRow;
 
 /// The tail's position: every change up to `last` was published or is known not to exist.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -83,7 +83,7 @@ async fn read(pool: &PgPool, last: i64) -> Result<(Vec<OutboxRow>, u64, u64, i64
     let rows = sqlx::query(
         "WITH s AS (SELECT pg_current_snapshot() AS snap) \
          SELECT pg_snapshot_xmin(s.snap)::text, pg_snapshot_xmax(s.snap)::text, \
-                c.pos, c.instance, c.collection, c.record, c.action, \
+                c.pos, c.instance, c.collection, c.record, c.action, c.data, \
                 (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint - c.created \
          FROM s LEFT JOIN LATERAL \
               (SELECT * FROM _changes WHERE pos > $1 ORDER BY pos LIMIT $2) c ON true \
@@ -99,8 +99,9 @@ async fn read(pool: &PgPool, last: i64) -> Result<(Vec<OutboxRow>, u64, u64, i64
         xmin = r.try_get::<String, _>(0)?.parse().unwrap_or(0);
         xmax = r.try_get::<String, _>(1)?.parse().unwrap_or(0);
         if let Some(pos) = r.try_get::<Option<i64>, _>(2)? {
-            out.push((pos, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?));
-            age = r.try_get::<Option<i64>, _>(7)?.unwrap_or(0);
+            let data: Option<String> = r.try_get(7)?;
+            out.push((pos, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?, data));
+            age = r.try_get::<Option<i64>, _>(8)?.unwrap_or(0);
         }
     }
     Ok((out, xmin, xmax, age))
@@ -184,7 +185,7 @@ mod tests {
     use super::*;
 
     fn row(pos: i64) -> OutboxRow {
-        (pos, "i".into(), "c".into(), format!("r{pos}"), "create".into())
+        (pos, "i".into(), "c".into(), format!("r{pos}"), "create".into(), None)
     }
 
     fn positions(rows: &[OutboxRow]) -> Vec<i64> {

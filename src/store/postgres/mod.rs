@@ -422,7 +422,7 @@ impl Db {
         pos: i64,
         limit: i64,
     ) -> Result<Vec<Change>, StoreError> {
-        let rows: Vec<(i64, String, String, String, String)> =
+        let rows: Vec<changes::OutboxRow> =
             sqlx::query_as(&changes::since_sql(&crate::store::dialect::Postgres))
                 .bind(pos)
                 .bind(limit)

@@ -233,8 +233,9 @@ pub(crate) fn changes_since(
 ) -> Result<Vec<Change>, StoreError> {
     let sql = changes::since_sql(&crate::store::dialect::Sqlite);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt
-        .query_map([pos, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let rows = stmt.query_map([pos, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         out.push(changes::from_outbox(instance, row?));
