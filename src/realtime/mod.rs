@@ -8,13 +8,13 @@
 //! The wire format, limits and auth rules are PocketBase 0.40.6's, probed (see
 //! docs/realtime.md). Must not: know HTTP (the routes turn a client's queue into a response).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::model::collection::Collection;
 use crate::model::request::{AuthRecord, RequestInfo};
@@ -108,14 +108,68 @@ struct ClientState {
     /// Whether a subscription request bound an auth yet (a guest binding counts).
     bound: bool,
     auth: Option<AuthRecord>,
-    topics: Vec<Topic>,
+    topics: Vec<Arc<Topic>>,
+}
+
+/// The frames waiting for one client's stream. An idle client's queue holds no allocation
+/// (a channel would keep a block of slots per client: a kilobyte each at 10,000 clients).
+#[derive(Default)]
+pub struct Queue {
+    /// The frames, and whether the hub let go of the client (the stream ends when drained).
+    items: Mutex<(VecDeque<Bytes>, bool)>,
+    /// Wakes the one stream reading this queue (`notify_one` keeps a permit, so a wake-up
+    /// between its check and its wait is not lost).
+    ready: Notify,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (VecDeque<Bytes>, bool)> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a frame; `false` if the queue is closed or already holds `CLIENT_QUEUE` frames.
+    fn push(&self, frame: Bytes) -> bool {
+        let mut q = self.lock();
+        if q.1 || q.0.len() >= CLIENT_QUEUE {
+            return false;
+        }
+        q.0.push_back(frame);
+        drop(q);
+        self.ready.notify_one();
+        true
+    }
+
+    fn close(&self) {
+        self.lock().1 = true;
+        self.ready.notify_one();
+    }
+
+    /// The next frame; `None` once the queue is closed and drained.
+    pub async fn next(&self) -> Option<Bytes> {
+        loop {
+            {
+                let mut q = self.lock();
+                if let Some(frame) = q.0.pop_front() {
+                    if q.0.is_empty() && q.0.capacity() > 16 {
+                        // A burst is over: give its memory back.
+                        q.0 = VecDeque::new();
+                    }
+                    return Some(frame);
+                }
+                if q.1 {
+                    return None;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
 }
 
 /// One connected SSE client.
 pub struct Client {
     pub id: String,
     state: Mutex<ClientState>,
-    queue: mpsc::Sender<Bytes>,
+    queue: Arc<Queue>,
 }
 
 impl Client {
@@ -125,7 +179,7 @@ impl Client {
 
     /// Queues one SSE frame; `false` when the client is gone or its queue is full.
     fn send(&self, event: &str, data: &str) -> bool {
-        self.queue.try_send(frame(&self.id, event, data)).is_ok()
+        self.queue.push(frame(&self.id, event, data))
     }
 }
 
@@ -152,7 +206,7 @@ pub struct Hub {
 /// Removes its client from the hub when the stream that owns it ends.
 pub struct Connection {
     pub client_id: String,
-    pub events: mpsc::Receiver<Bytes>,
+    pub events: Arc<Queue>,
     hub: Arc<Hub>,
 }
 
@@ -166,7 +220,8 @@ impl Hub {
     /// A new client; its stream starts with PocketBase's `PB_CONNECT` event.
     pub fn connect(self: &Arc<Self>) -> Connection {
         let id = crate::util::random_alnum(40);
-        let (queue, events) = mpsc::channel(CLIENT_QUEUE);
+        let events = Arc::new(Queue::default());
+        let queue = events.clone();
         let client = Arc::new(Client { id: id.clone(), state: Mutex::default(), queue });
         client.send("PB_CONNECT", &format!("{{\"clientId\":\"{id}\"}}"));
         self.write().insert(id.clone(), client);
@@ -182,12 +237,16 @@ impl Hub {
     }
 
     fn remove(&self, id: &str) {
-        self.write().remove(id);
+        if let Some(c) = self.write().remove(id) {
+            c.queue.close();
+        }
     }
 
     /// Drops every client: their streams end once their queued events are sent (shutdown).
     pub fn close_all(&self) {
-        self.write().clear();
+        for (_, c) in self.write().drain() {
+            c.queue.close();
+        }
     }
 
     /// Connected clients now.
@@ -230,7 +289,7 @@ impl Hub {
         state.topics = topics
             .into_iter()
             .filter(|t| !t.is_empty() && seen.insert(t.clone()))
-            .map(|t| Topic::parse(&t))
+            .map(|t| Arc::new(Topic::parse(&t)))
             .collect();
         Ok(())
     }
@@ -253,22 +312,25 @@ impl Hub {
         let mut seen: HashMap<(String, bool, String), Option<String>> = HashMap::new();
         let mut dropped = Vec::new();
         for client in self.snapshot() {
-            let (auth, topics): (Option<AuthRecord>, Vec<(Topic, bool)>) = {
+            let (auth, topics): (Option<AuthRecord>, Vec<(Arc<Topic>, bool)>) = {
                 let state = client.state();
-                let topics = state
+                let topics: Vec<_> = state
                     .topics
                     .iter()
                     .filter_map(|t| t.matches(&coll, &change.record_id).map(|l| (t.clone(), l)))
                     .collect();
+                if topics.is_empty() {
+                    continue;
+                }
                 (state.auth.clone(), topics)
             };
+            let who = auth
+                .as_ref()
+                .map(|a| format!("{}/{}", a.collection.id, a.id()))
+                .unwrap_or_default();
             for (topic, list) in topics {
-                let who = auth
-                    .as_ref()
-                    .map(|a| format!("{}/{}", a.collection.id, a.id()))
-                    .unwrap_or_default();
                 let opts = topic.raw.split_once('?').map(|(_, o)| o).unwrap_or("").to_string();
-                let key = (who, list, opts);
+                let key = (who.clone(), list, opts);
                 let data = match seen.get(&key) {
                     Some(d) => d.clone(),
                     None => {

@@ -24,9 +24,9 @@ pub async fn connect(State(s): State<AppState>) -> Response {
     let started = Instant::now();
     let stream = futures_util::stream::unfold(
         (conn, started + realtime::IDLE_TIMEOUT),
-        move |(mut conn, idle)| async move {
+        move |(conn, idle)| async move {
             let deadline = idle.min(started + realtime::MAX_LIFETIME);
-            match tokio::time::timeout_at(deadline, conn.events.recv()).await {
+            match tokio::time::timeout_at(deadline, conn.events.next()).await {
                 Ok(Some(frame)) => Some((
                     Ok::<_, Infallible>(frame),
                     (conn, Instant::now() + realtime::IDLE_TIMEOUT),
