@@ -299,13 +299,18 @@ impl Hub {
         let schema = svc.schema();
         let Some(coll) = schema.by_id(&change.collection_id).cloned() else { return };
         self.follow_auth_change(svc, &coll, change).await;
-        let deleted = match change.action {
-            Action::Delete => match &change.record {
-                Some(row) => Some(row),
-                // Another instance's delete: the outbox does not carry the row yet.
+        let deleted = change.action == Action::Delete;
+        // The record every subscriber's view starts from: read once per change (the state
+        // now, as PocketBase sends it), or for a delete the row the feed carries.
+        let base = match (deleted, &change.record) {
+            (true, Some(row)) => row.clone(),
+            // A delete from before the outbox kept rows: nothing to show.
+            (true, None) => return,
+            (false, _) => match svc.record_row(&coll, &change.record_id).await {
+                Some(row) => row,
+                // Deleted since: its delete event follows.
                 None => return,
             },
-            _ => None,
         };
         let action = change.action.as_str();
         // The same view (auth, rule, options) is decided and rendered once per change.
@@ -349,10 +354,7 @@ impl Hub {
                             fields: topic.option("fields"),
                             filter: topic.option("filter"),
                         };
-                        let record = match svc
-                            .realtime_record(&coll, &change.record_id, deleted, view)
-                            .await
-                        {
+                        let record = match svc.realtime_record(&coll, &base, deleted, view).await {
                             Ok(r) => r,
                             Err(e) => {
                                 tracing::debug!(error = %e, "realtime: rendering failed");
@@ -404,7 +406,7 @@ impl Hub {
             Action::Delete => None,
             _ => match &change.record {
                 Some(row) => Some(row.clone()),
-                None => svc.auth_row(coll, &change.record_id).await,
+                None => svc.record_row(coll, &change.record_id).await,
             },
         };
         for client in bound {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::model::collection::{Collection, Schema};
 use crate::model::filter::ast::{CmpOp, Expr, Ident, Op, Operand};
-use crate::model::filter::{self};
+use crate::model::filter::{self, eval};
 use crate::model::policy::{Action, Decision, Policy};
 use crate::model::request::RequestInfo;
 use crate::service::params::ViewParams;
@@ -30,25 +30,31 @@ pub struct RealtimeView<'a> {
 }
 
 impl Service {
-    /// The record `record_id` of `coll` as the subscriber may see it now, or `None` when the
-    /// rules or the topic's filter hide it. For a delete, `deleted` is the record as it was,
-    /// and the rule and filter are checked against it (`Store::row_visible`); PocketBase checks
-    /// them just before the row goes, so the only difference is what else the same write
-    /// removed (a parent deleted by the same cascade is gone here).
+    /// The record as the subscriber may see it, or `None` when the rules or the topic's filter
+    /// hide it. `base` is the record as stored now (read once per change by the caller), or,
+    /// for a delete (`deleted`), as it was. The rule and the filter are decided in memory when
+    /// that is certain (`filter::eval`: a record's own fields against request values, the
+    /// common `owner = @request.auth.id` included), so one change fanned out to thousands of
+    /// subscribers costs no query per subscriber; otherwise by the list query's SQL (a deleted
+    /// row through `Store::row_visible`). PocketBase checks a delete just before the row goes;
+    /// the one difference is what else the same write removed (a parent deleted by the same
+    /// cascade is gone when a child's rule looks at it).
     pub async fn realtime_record(
         &self,
         coll: &Arc<Collection>,
-        record_id: &str,
-        deleted: Option<&Row>,
+        base: &Row,
+        deleted: bool,
         view: RealtimeView<'_>,
     ) -> Result<Option<Value>> {
         let schema = self.schema();
         let info = view.info;
         let action = if view.list { Action::List } else { Action::View };
         let decision = Policy::new(info).decide(coll, action);
-        if decision.is_denied() {
-            return Ok(None);
-        }
+        let rule_ok = match &decision {
+            Decision::Denied => return Ok(None),
+            Decision::All => Some(true),
+            Decision::Filter(rule) => eval::decide(rule, coll, base, info, false),
+        };
         // A topic filter the subscriber may not write (`@request.*`, `@collection.*` for
         // non-superusers) or cannot be parsed sends nothing, as in PocketBase.
         let filter = match view.filter.map(str::trim).filter(|f| !f.is_empty()) {
@@ -58,29 +64,34 @@ impl Service {
                 None => return Ok(None),
             },
         };
-        let row = match deleted {
-            Some(row) => {
-                if !matches!(decision, Decision::All) || filter.is_some() {
-                    let visible = self
-                        .store
-                        .row_visible(&schema, coll, info, row, decision.expr(), filter.as_ref())
-                        .await;
-                    match visible {
-                        Ok(true) => {}
-                        Ok(false) => return Ok(None),
-                        Err(e) => {
-                            tracing::debug!(error = %e, "a realtime rule or filter failed");
-                            return Ok(None);
-                        }
+        let filter_ok = match &filter {
+            None => Some(true),
+            Some(f) => eval::decide(f, coll, base, info, true),
+        };
+        let row = match (rule_ok, filter_ok) {
+            (Some(false), _) | (_, Some(false)) => return Ok(None),
+            (Some(true), Some(true)) => base.clone(),
+            _ if deleted => {
+                let visible = self
+                    .store
+                    .row_visible(&schema, coll, info, base, decision.expr(), filter.as_ref())
+                    .await;
+                match visible {
+                    Ok(true) => base.clone(),
+                    Ok(false) => return Ok(None),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a realtime rule or filter failed");
+                        return Ok(None);
                     }
                 }
-                row.clone()
             }
-            None => match self.visible_row(&schema, coll, record_id, &decision, filter, info).await
-            {
-                Some(row) => row,
-                None => return Ok(None),
-            },
+            _ => {
+                let id = base.get("id").and_then(Value::as_str).unwrap_or_default();
+                match self.visible_row(&schema, coll, id, &decision, filter, info).await {
+                    Some(row) => row,
+                    None => return Ok(None),
+                }
+            }
         };
         let p = ViewParams {
             expand: view.expand.map(str::to_string),
@@ -136,8 +147,9 @@ impl Service {
 }
 
 impl Service {
-    /// An auth record as stored now (every field), for refreshing a realtime client's auth.
-    pub async fn auth_row(&self, coll: &Arc<Collection>, id: &str) -> Option<Row> {
+    /// A record as stored now (every field): what realtime shows its subscribers, and an
+    /// auth record to refresh a client's bound auth.
+    pub async fn record_row(&self, coll: &Arc<Collection>, id: &str) -> Option<Row> {
         let schema = self.schema();
         self.store.get_record(&schema, coll, &RequestInfo::default(), id, None).await.ok().flatten()
     }

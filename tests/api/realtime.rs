@@ -377,3 +377,70 @@ async fn deletes_are_checked_against_the_deleted_row() {
     assert!(b.try_next(Duration::from_millis(200)).await.is_none(), "bob sees none of alice's");
     assert!(g.try_next(Duration::from_millis(200)).await.is_none(), "nor does a guest");
 }
+
+/// Rules decided in memory cost no query per subscriber: one change fanned out to many users,
+/// each under `author = @request.auth.id`, reads the database a fixed number of times. Rules
+/// that need the database (a relation followed) still decide correctly, for creates and
+/// deletes.
+#[tokio::test]
+async fn rule_checks_are_batched_and_fall_back_to_sql() {
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    collections(&app, &su).await;
+    app.create_collection(
+        &su,
+        json!({"name": "via", "type": "base", "createRule": "", "deleteRule": "",
+            "listRule": "author.email = @request.auth.email",
+            "fields": [{"name": "title", "type": "text"},
+                       {"name": "author", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1}]}),
+    )
+    .await;
+    let mut users = Vec::new();
+    for i in 0..12 {
+        users.push(app.create_user(&format!("u{i}@example.com"), "password123").await);
+    }
+    let mut streams = Vec::new();
+    for (_, token) in &users {
+        let sse = Sse::open(&app).await;
+        assert_eq!(
+            sse.subscribe(&app, Some(token), &["owned/*", "via/*"]).await,
+            StatusCode::NO_CONTENT
+        );
+        streams.push(sse);
+    }
+    let owner = users[3].0.clone();
+    // Settle, then count the reads one change costs with twelve subscribers.
+    let before = app.svc.query_count();
+    let (status, rec) = app
+        .post("/api/collections/owned/records", None, json!({"title": "t", "author": owner}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rec}");
+    let f = streams[3].next().await;
+    assert_eq!((f.event.as_str(), f.data["action"].as_str()), ("owned/*", Some("create")));
+    for (i, s) in streams.iter_mut().enumerate() {
+        if i != 3 {
+            assert!(s.try_next(Duration::from_millis(50)).await.is_none(), "user {i}");
+        }
+    }
+    let reads = app.svc.query_count() - before;
+    // One read of the record for everyone (plus the create's own); 12 queries without batching.
+    assert!(reads <= 3, "{reads} reads for one change with 12 subscribers");
+
+    // A rule through a relation: the database decides, per subscriber.
+    let (status, rec) = app
+        .post("/api/collections/via/records", None, json!({"title": "v", "author": owner}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rec}");
+    let id = rec["id"].as_str().expect("id").to_string();
+    let f = streams[3].next().await;
+    assert_eq!((f.event.as_str(), f.data["record"]["title"].as_str()), ("via/*", Some("v")));
+    let (status, _) = app.delete(&format!("/api/collections/via/records/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let f = streams[3].next().await;
+    assert_eq!((f.event.as_str(), f.data["action"].as_str()), ("via/*", Some("delete")));
+    for (i, s) in streams.iter_mut().enumerate() {
+        if i != 3 {
+            assert!(s.try_next(Duration::from_millis(50)).await.is_none(), "user {i}");
+        }
+    }
+}

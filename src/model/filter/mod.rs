@@ -4,6 +4,7 @@
 //! The tree they produce lives in `ast`; tokenizing is in `lexer`, the grammar in `parser`.
 
 pub mod ast;
+pub mod eval;
 mod lexer;
 mod parser;
 #[cfg(test)]
