@@ -108,7 +108,10 @@ impl App {
             closing.close_all();
         };
         let schema_watch = self.svc.watch_schema();
-        let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+        // The peer address reaches handlers as `ConnectInfo` (realtime pins a client to it).
+        let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            SocketAddr,
+        >(app);
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         upkeep.abort();
         pruner.abort();

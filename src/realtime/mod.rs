@@ -168,6 +168,8 @@ impl Queue {
 /// One connected SSE client.
 pub struct Client {
     pub id: String,
+    /// The address its stream came from, when known.
+    ip: Option<std::net::IpAddr>,
     state: Mutex<ClientState>,
     queue: Arc<Queue>,
 }
@@ -195,6 +197,8 @@ pub enum SubscribeError {
     UnknownClient,
     /// The client is bound to another auth than the request's.
     AuthMismatch,
+    /// The request comes from another address than the stream (PocketBase pins clients).
+    OtherAddress,
 }
 
 /// The connected clients of this process.
@@ -218,11 +222,11 @@ impl Drop for Connection {
 
 impl Hub {
     /// A new client; its stream starts with PocketBase's `PB_CONNECT` event.
-    pub fn connect(self: &Arc<Self>) -> Connection {
+    pub fn connect(self: &Arc<Self>, ip: Option<std::net::IpAddr>) -> Connection {
         let id = crate::util::random_alnum(40);
         let events = Arc::new(Queue::default());
         let queue = events.clone();
-        let client = Arc::new(Client { id: id.clone(), state: Mutex::default(), queue });
+        let client = Arc::new(Client { id: id.clone(), ip, state: Mutex::default(), queue });
         client.send("PB_CONNECT", &format!("{{\"clientId\":\"{id}\"}}"));
         self.write().insert(id.clone(), client);
         Connection { client_id: id, events, hub: self.clone() }
@@ -264,6 +268,7 @@ impl Hub {
     pub fn subscribe(
         &self,
         client_id: &str,
+        ip: Option<std::net::IpAddr>,
         auth: Option<AuthRecord>,
         topics: Vec<String>,
     ) -> Result<(), SubscribeError> {
@@ -274,6 +279,9 @@ impl Hub {
             .get(client_id)
             .cloned()
             .ok_or(SubscribeError::UnknownClient)?;
+        if client.ip.is_some() && ip.is_some() && client.ip != ip {
+            return Err(SubscribeError::OtherAddress);
+        }
         let mut state = client.state();
         if let Some(bound) = &state.auth {
             let same = auth
@@ -318,7 +326,12 @@ impl Hub {
         let mut dropped = Vec::new();
         for client in self.snapshot() {
             let (auth, topics): (Option<AuthRecord>, Vec<(Arc<Topic>, bool)>) = {
-                let state = client.state();
+                let mut state = client.state();
+                if state.auth.as_ref().is_some_and(|a| !auth_still_valid(&schema, a)) {
+                    // PocketBase unbinds clients when their auth collection is deleted or its
+                    // token secret changes; here it happens before the next event is checked.
+                    state.auth = None;
+                }
                 let topics: Vec<_> = state
                     .topics
                     .iter()
@@ -423,6 +436,14 @@ impl Hub {
             };
         }
     }
+}
+
+/// Whether a bound auth still stands: its collection exists with the token secret it had.
+fn auth_still_valid(schema: &crate::model::collection::Schema, auth: &AuthRecord) -> bool {
+    use crate::model::collection::TokenKind;
+    let secret =
+        |c: &Collection| c.auth.as_ref().map(|a| a.tokens.get(TokenKind::Auth).secret.clone());
+    schema.by_id(&auth.collection.id).is_some_and(|now| secret(now) == secret(&auth.collection))
 }
 
 /// Follows the change feed and dispatches every change until the feed closes. After a lag

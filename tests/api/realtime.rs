@@ -444,3 +444,109 @@ async fn rule_checks_are_batched_and_fall_back_to_sql() {
         }
     }
 }
+
+/// A client id is worthless to anyone else: another address is refused, a bound auth cannot be
+/// swapped; filters cannot probe hidden fields or what related rules hide; the bound auth
+/// follows its record (a password change or a new token secret makes the client a guest).
+#[tokio::test]
+async fn hostile_clients_and_auth_changes() {
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    collections(&app, &su).await;
+    let (alice, alice_token) = app.create_user("alice@example.com", "password123").await;
+
+    let sse = Sse::open(&app).await;
+    let elsewhere = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().expect("ip")))
+        .build()
+        .expect("client");
+    let res = elsewhere
+        .post(format!("{}/api/realtime", app.url))
+        .json(&json!({"clientId": sse.id, "subscriptions": ["posts/*"]}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["message"], "Invalid realtime client.");
+
+    // Filters: a hidden field, or a relation the related list rule hides, send nothing.
+    let opts = |f: &str| {
+        format!(
+            "posts/*?options={}",
+            crate::helpers::enc(&json!({"query": {"filter": f}}).to_string())
+        )
+    };
+    let mut probe = Sse::open(&app).await;
+    let hidden = opts("secret = 's'");
+    let related = opts("author.email = 'alice@example.com'");
+    assert_eq!(probe.subscribe(&app, None, &[&hidden, &related]).await, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .post(
+            "/api/collections/posts/records",
+            Some(&su),
+            json!({"title": "p", "secret": "s", "author": alice}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(probe.try_next(Duration::from_millis(300)).await.is_none(), "no oracle");
+
+    // Alice's client follows her auth record.
+    let mut mine = Sse::open(&app).await;
+    assert_eq!(
+        mine.subscribe(&app, Some(&alice_token), &["owned/*"]).await,
+        StatusCode::NO_CONTENT
+    );
+    let create = |title: &str| {
+        let body = json!({"title": title, "author": alice});
+        let app = &app;
+        async move { app.post("/api/collections/owned/records", None, body).await.0 }
+    };
+    assert_eq!(create("one").await, StatusCode::OK);
+    assert_eq!(mine.next().await.data["record"]["title"], "one");
+    let (status, body) = app
+        .patch(
+            &format!("/api/collections/users/records/{alice}"),
+            Some(&su),
+            json!({"password": "password456", "passwordConfirm": "password456"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(create("two").await, StatusCode::OK);
+    assert!(
+        mine.try_next(Duration::from_millis(300)).await.is_none(),
+        "a guest after the password change"
+    );
+    // A guest client may take the new token, and events resume.
+    let fresh = app.login("users", "alice@example.com", "password456").await;
+    assert_eq!(mine.subscribe(&app, Some(&fresh), &["owned/*"]).await, StatusCode::NO_CONTENT);
+    assert_eq!(create("three").await, StatusCode::OK);
+    assert_eq!(mine.next().await.data["record"]["title"], "three");
+    // A new token secret for the collection unbinds too.
+    let secret = json!({"authToken": {"secret": "abcdefghijabcdefghijabcdefghij-rotated"}});
+    let (status, body) = app.patch("/api/collections/users", Some(&su), secret).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let settled = crate::helpers::eventually(Duration::from_secs(5), || async {
+        app.get("/api/collections/users/records", Some(&fresh)).await.0 != StatusCode::OK
+            || app.get(&format!("/api/collections/users/records/{alice}"), Some(&fresh)).await.0
+                != StatusCode::OK
+    })
+    .await;
+    assert!(settled, "the old token stopped working");
+    assert_eq!(create("four").await, StatusCode::OK);
+    assert!(
+        mine.try_next(Duration::from_millis(300)).await.is_none(),
+        "a guest after the secret changed"
+    );
+}
+
+/// Stopping the server ends every stream at once (the SDKs reconnect to the next one).
+#[tokio::test]
+async fn shutdown_ends_the_streams() {
+    let app = spawn_app().await;
+    let mut sse = Sse::open(&app).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), app.stop()).await;
+    assert!(stopped.is_ok(), "the server stopped with a stream open");
+    let end = tokio::time::timeout(Duration::from_secs(5), sse.res.chunk()).await;
+    assert!(matches!(end, Ok(Ok(None)) | Ok(Err(_))), "the stream ended: {end:?}");
+}

@@ -2,12 +2,14 @@
 //! PocketBase 0.40.6 answers them (probed; see docs/realtime.md).
 
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Body as HttpBody;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
@@ -19,8 +21,11 @@ use crate::realtime::{self, SubscribeError};
 
 /// `GET /api/realtime`: a new client; its events until it goes idle, reaches the maximum
 /// lifetime, falls too far behind, or the server shuts down.
-pub async fn connect(State(s): State<AppState>) -> Response {
-    let conn = s.hub.connect();
+pub async fn connect(
+    State(s): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Response {
+    let conn = s.hub.connect(peer_ip(peer));
     let started = Instant::now();
     let stream = futures_util::stream::unfold(
         (conn, started + realtime::IDLE_TIMEOUT),
@@ -48,6 +53,7 @@ pub async fn connect(State(s): State<AppState>) -> Response {
 /// caller's auth (an invalid token counts as a guest, as in PocketBase).
 pub async fn subscribe(
     State(s): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
@@ -56,11 +62,12 @@ pub async fn subscribe(
         Some(h) => s.svc.authenticate(h).await.ok().flatten(),
         None => None,
     };
-    match s.hub.subscribe(&client_id, auth, topics) {
+    match s.hub.subscribe(&client_id, peer_ip(peer), auth, topics) {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(SubscribeError::UnknownClient) => {
             Err(ApiError::not_found("Missing or invalid client id."))
         }
+        Err(SubscribeError::OtherAddress) => Err(ApiError::bad_request("Invalid realtime client.")),
         Err(SubscribeError::AuthMismatch) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "The current and the previous request authorization don't match.",
@@ -69,6 +76,12 @@ pub async fn subscribe(
 }
 
 use crate::http::error::GENERIC_400 as BAD;
+
+/// The address the connection came from (`None` when served without connect info, as in tests
+/// of the router alone). FIXME(#15): behind a trusted proxy, the settings' forwarded-for header.
+fn peer_ip(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
+    peer.map(|Extension(ConnectInfo(addr))| addr.ip())
+}
 
 fn bad(data: Map<String, Value>) -> ApiError {
     ApiError { data, ..ApiError::bad_request(BAD) }
