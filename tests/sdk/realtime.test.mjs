@@ -3,6 +3,12 @@
 // rules per subscriber.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import PocketBase from 'pocketbase';
 import { EventSource } from './eventsource.mjs';
 import { client, superuser, uniqueName, createUser, loginAs, dropCollections } from './server.mjs';
 
@@ -25,11 +31,16 @@ function inbox() {
     next(ms = 5000) {
       if (items.length) return Promise.resolve(items.shift());
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('no event within ' + ms + ' ms')), ms);
-        waiters.push((e) => {
+        const waiter = (e) => {
           clearTimeout(t);
           resolve(e);
-        });
+        };
+        const t = setTimeout(() => {
+          // A timed-out wait must not swallow the next event.
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error('no event within ' + ms + ' ms'));
+        }, ms);
+        waiters.push(waiter);
       });
     },
     get pending() {
@@ -128,4 +139,118 @@ test('rules decide per subscriber', async () => {
   await assert.rejects(seen.bob.next(300), /no event/);
   await assert.rejects(seen.guest.next(300), /no event/);
   for (const c of [aliceClient, bobClient, guest, su]) c.realtime.unsubscribe();
+});
+
+/** Starts `BASALT_BIN serve` on `port` with `dir`; resolves once /api/health answers. */
+async function startServer(port, dir, extra = []) {
+  const args = ['serve', '--http', `127.0.0.1:${port}`, '--dir', dir, ...extra];
+  const proc = spawn(process.env.BASALT_BIN, args, { stdio: 'ignore' });
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/health`);
+      if (res.status === 200) return proc;
+    } catch {}
+    if (Date.now() > deadline) throw new Error('server not ready');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function stopServer(proc) {
+  const done = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await done;
+}
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+test('the SDK reconnects and resubscribes after a server restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'basalt-rt-'));
+  const port = await freePort();
+  execFileSync(process.env.BASALT_BIN, ['superuser', 'upsert', 'rt@example.com', 'password-1234567', '--dir', dir]);
+  let proc = await startServer(port, dir);
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    const admin = new PocketBase(url);
+    await admin.collection('_superusers').authWithPassword('rt@example.com', 'password-1234567');
+    await admin.collections.create({
+      name: 'notes',
+      type: 'base',
+      listRule: '',
+      createRule: '',
+      fields: [{ name: 'title', type: 'text' }],
+    });
+    const pb = new PocketBase(url);
+    const got = inbox();
+    let disconnects = 0;
+    pb.realtime.onDisconnect = () => disconnects++;
+    await pb.collection('notes').subscribe('*', (e) => got.push(e));
+    await admin.collection('notes').create({ title: 'before' });
+    assert.equal((await got.next()).record.title, 'before');
+
+    await stopServer(proc);
+    proc = await startServer(port, dir);
+    // The SDK retries (200 ms, 300 ms, … 2 s apart) and posts its topics again on PB_CONNECT;
+    // keep writing until one arrives.
+    let seen = null;
+    for (let i = 0; i < 40 && !seen; i++) {
+      await admin.collection('notes').create({ title: `after ${i}` });
+      seen = await got.next(500).catch(() => null);
+    }
+    assert.ok(seen, 'an event after the restart');
+    assert.match(seen.record.title, /^after/);
+    assert.ok(disconnects >= 1, 'the SDK saw the disconnect');
+    pb.realtime.unsubscribe();
+  } finally {
+    await stopServer(proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Three instances on the suite's PostgreSQL database (only when the suite runs on one): a
+// subscriber on B sees writes made through C, through the SDK.
+const extra = (process.env.BASALT_SERVER_ARGS || '').split(' ').filter(Boolean);
+const onPostgres = extra.some((a) => a.startsWith('postgres'));
+test('three instances: a write through one reaches SDK subscribers on the others', { skip: !onPostgres && 'the suite runs on SQLite (one instance)' }, async () => {
+  const dirs = [];
+  const procs = [];
+  try {
+    const urls = [];
+    for (let i = 0; i < 2; i++) {
+      const dir = mkdtempSync(join(tmpdir(), 'basalt-rt-'));
+      const port = await freePort();
+      dirs.push(dir);
+      procs.push(await startServer(port, dir, extra));
+      urls.push(`http://127.0.0.1:${port}`);
+    }
+    const [b, c] = urls.map((u) => new PocketBase(u));
+    // The suite's superuser lives in the shared database: its token works everywhere.
+    b.authStore.save(su.authStore.token, su.authStore.record);
+    const onB = inbox();
+    const onA = inbox();
+    const guestA = client();
+    await b.collection(POSTS).subscribe('*', (e) => onB.push(e));
+    await guestA.collection(POSTS).subscribe('*', (e) => onA.push(e));
+    const rec = await c.collection(POSTS).create({ title: 'through c' });
+    for (const box of [onB, onA]) {
+      const e = await box.next(10000);
+      assert.equal(e.action, 'create');
+      assert.equal(e.record.id, rec.id);
+    }
+    await c.collection(POSTS).delete(rec.id);
+    assert.equal((await onB.next(10000)).record.title, 'through c');
+    assert.equal((await onA.next(10000)).action, 'delete');
+    b.realtime.unsubscribe();
+    guestA.realtime.unsubscribe();
+  } finally {
+    for (const p of procs) await stopServer(p);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
 });

@@ -67,6 +67,10 @@ PORT=$(node -e '
 ')
 
 export BASALT_URL="http://127.0.0.1:${PORT}"
+# The binary itself, for tests that start (and restart) servers of their own, and the extra
+# flags (SDK_SERVER_ARGS) that put them on the same database.
+export BASALT_BIN="$BIN"
+export BASALT_SERVER_ARGS="${SDK_SERVER_ARGS:-}"
 export BASALT_SU_EMAIL="su_$(node -e 'console.log(require("crypto").randomBytes(5).toString("hex"))')@example.com"
 export BASALT_SU_PASSWORD="su-password-1234567"
 
