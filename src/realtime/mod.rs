@@ -480,3 +480,70 @@ pub async fn run_dispatch(hub: Arc<Hub>, svc: Arc<Service>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_is_dropped_and_its_stream_ends() {
+        let hub = Arc::new(Hub::default());
+        let conn = hub.connect(None);
+        let client = hub.clients.read().unwrap().get(&conn.client_id).cloned().unwrap();
+        // PB_CONNECT is queued first; the queue takes CLIENT_QUEUE frames in all.
+        for i in 1..CLIENT_QUEUE {
+            assert!(client.send("posts/*", "{}"), "frame {i}");
+        }
+        assert!(!client.send("posts/*", "{}"), "one too many");
+        // The hub drops a client whose queue is full; its stream drains what is queued, then ends.
+        hub.remove(&client.id);
+        assert!(hub.is_empty());
+        assert!(!client.send("posts/*", "{}"), "a dropped client takes nothing more");
+        let mut n = 0;
+        while conn.events.next().await.is_some() {
+            n += 1;
+        }
+        assert_eq!(n, CLIENT_QUEUE);
+    }
+
+    #[tokio::test]
+    async fn an_idle_queue_wakes_its_stream() {
+        let hub = Arc::new(Hub::default());
+        let conn = hub.connect(None);
+        assert!(conn.events.next().await.is_some(), "PB_CONNECT");
+        let client = hub.clients.read().unwrap().get(&conn.client_id).cloned().unwrap();
+        let waiting = tokio::spawn({
+            let events = conn.events.clone();
+            async move { events.next().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(client.send("e", "{}"));
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await;
+        assert_eq!(got.unwrap().unwrap().unwrap(), frame(&conn.client_id, "e", "{}"));
+        drop(conn);
+        assert!(hub.is_empty(), "the connection's end removes the client");
+    }
+
+    #[test]
+    fn topics_parse_and_match_as_pocketbase_s() {
+        let mut coll = Collection::blank(crate::model::collection::CollectionType::Base, "posts");
+        coll.id = "pbc_1".into();
+        let t = Topic::parse("posts/*?options=%7B%22query%22%3A%7B%22filter%22%3A%22a%20%26%26%20b%22%7D%2C%22headers%22%3A%7B%22X-Token%22%3A%221%22%7D%7D");
+        assert_eq!(t.matches(&coll, "r1"), Some(true));
+        assert_eq!(t.option("filter"), Some("a && b"));
+        assert_eq!(t.headers.get("x_token"), Some(&Value::String("1".into())));
+        for (raw, want) in [
+            ("pbc_1/*", Some(true)),
+            ("posts", Some(true)),
+            ("posts/r1", Some(false)),
+            ("posts/r2", None),
+            ("POSTS/*", None),
+            ("posts/*/", None),
+            ("other/*", None),
+            ("posts/*?options={bad json", Some(true)),
+        ] {
+            assert_eq!(Topic::parse(raw).matches(&coll, "r1"), want, "{raw}");
+        }
+        assert!(Topic::parse("posts/*?options={bad json").query.is_empty());
+    }
+}
