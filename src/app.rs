@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::files::{FileStore, S3Config};
 use crate::http::metrics::Metrics;
 use crate::http::{router::router, AppState};
+use crate::jobs;
 use crate::realtime::{self, Hub};
 use crate::service::{Service, ServiceError};
 use crate::store::Store;
@@ -100,6 +101,13 @@ impl App {
         });
         let pruner = tokio::spawn(prune_changes(self.svc.clone()));
         let dispatch = tokio::spawn(realtime::run_dispatch(hub.clone(), self.svc.clone()));
+        let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn(jobs::run(
+            self.svc.clone(),
+            jobs::RunnerConfig::default(),
+            jobs::builtin_handlers(),
+            jobs_stop,
+        ));
         // Realtime streams never finish on their own: end them when shutdown starts, so the
         // graceful shutdown does not wait for them.
         let closing = hub.clone();
@@ -116,6 +124,11 @@ impl App {
         upkeep.abort();
         pruner.abort();
         dispatch.abort();
+        // Running jobs get the runner's grace period; then their leases are given back.
+        let _ = stop_jobs.send(true);
+        if let Err(e) = runner.await {
+            tracing::warn!(error = %e, "the job runner ended abnormally");
+        }
         if let Some(watch) = schema_watch {
             watch.abort();
         }

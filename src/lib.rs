@@ -1,7 +1,8 @@
 //! Basalt: a self-hosted, PocketBase-compatible backend-as-a-service in one binary.
 //!
 //! Modules in dependency order (each may use only those after it):
-//! `cli` → `app` → `http` → `realtime` → `service` → `store` → `model` → `util`, plus `config`;
+//! `cli` → `app` → `http` → `realtime`, `jobs` → `service` → `store` → `model` → `util`, plus
+//! `config`;
 //! `files` (stored files: keys, names, types, thumbnails) sits beside `store` and uses only `util`.
 //! See `docs/architecture.md` for the map and its invariants.
 
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod files;
 pub mod http;
+pub mod jobs;
 pub mod model;
 pub mod realtime;
 pub mod service;

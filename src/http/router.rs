@@ -8,7 +8,7 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::http::metrics::Metrics;
-use crate::http::routes::{auth, collections, files, health, metrics, realtime, records};
+use crate::http::routes::{auth, collections, files, health, jobs, metrics, realtime, records};
 use crate::http::{admin_ui, middleware, observe, AppState};
 
 /// The whole HTTP application as one service (`axum::serve` takes it through
@@ -35,6 +35,10 @@ pub fn router(state: AppState) -> impl Edged {
         .route("/api/collections/{c}/auth-with-password", post(auth::with_password))
         .route("/api/collections/{c}/auth-refresh", post(auth::refresh))
         .route("/api/realtime", get(realtime::connect).post(realtime::subscribe))
+        .route("/api/jobs", get(jobs::list).post(jobs::enqueue))
+        .route("/api/jobs/stats", get(jobs::stats))
+        .route("/api/jobs/{id}", get(jobs::view))
+        .route("/api/jobs/{id}/retry", post(jobs::retry))
         .route("/api/files/token", post(files::token))
         .route("/api/files/{c}/{id}/{name}", get(files::download).head(files::download))
         .route("/_/", get(admin_ui::index))

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod collections;
 mod expand;
 pub mod files;
+pub mod jobs;
 pub mod params;
 pub mod passwords;
 pub mod realtime;
@@ -120,6 +121,8 @@ pub struct Service {
     thumbs: Arc<Thumbnailer>,
     /// Hot files' metadata and small files' bytes (see `files::cache`).
     file_cache: Arc<FileCache>,
+    /// Signalled when a job is enqueued here (the runner waits on it between polls).
+    jobs_ready: tokio::sync::Notify,
 }
 
 impl Service {
@@ -134,6 +137,7 @@ impl Service {
             files,
             thumbs,
             file_cache: Arc::new(FileCache::new(FILE_CACHE_BYTES, FILE_CACHE_MAX_OBJECT)),
+            jobs_ready: tokio::sync::Notify::new(),
         };
         svc.reload_schema().await?;
         svc.ensure_default_collections().await?;

@@ -56,6 +56,12 @@ pub(crate) trait Dialect: Send + Sync {
     /// A bound value standing for the column of `f` (in a one-row CTE): typed as the column
     /// where the engine types parameters by their binding.
     fn typed_value(&self, expr: &str, f: &crate::model::field::Field) -> String;
+    /// `{"k": v, …}` as JSON text from `(key, SQL expression)` pairs.
+    fn json_object(&self, pairs: &[(&str, String)]) -> String;
+    /// A text column holding JSON (or NULL) as a JSON value inside `json_object`.
+    fn json_from_text(&self, expr: &str) -> String;
+    /// What follows a row-locking subquery so concurrent claimers skip each other's rows.
+    fn skip_locked(&self) -> &'static str;
 
     // DDL: the algorithms that change collections (`ddl.rs`) are written once over these.
 
@@ -161,6 +167,17 @@ impl Dialect for Sqlite {
     }
     fn typed_value(&self, expr: &str, _f: &crate::model::field::Field) -> String {
         expr.to_string()
+    }
+    fn json_object(&self, pairs: &[(&str, String)]) -> String {
+        let args: Vec<String> = pairs.iter().map(|(k, v)| format!("'{k}', {v}")).collect();
+        format!("json_object({})", args.join(", "))
+    }
+    fn json_from_text(&self, expr: &str) -> String {
+        format!("json({expr})")
+    }
+    fn skip_locked(&self) -> &'static str {
+        // One writer: nothing to skip.
+        ""
     }
     fn json_array_without(&self, col: &str, elem: &str) -> String {
         format!(
@@ -291,6 +308,16 @@ impl Dialect for Postgres {
             _ => return format!("CAST({expr} AS TEXT) COLLATE \"C\""),
         };
         format!("CAST({expr} AS {ty})")
+    }
+    fn json_object(&self, pairs: &[(&str, String)]) -> String {
+        let args: Vec<String> = pairs.iter().map(|(k, v)| format!("'{k}', {v}")).collect();
+        format!("json_build_object({})::text", args.join(", "))
+    }
+    fn json_from_text(&self, expr: &str) -> String {
+        format!("({expr})::json")
+    }
+    fn skip_locked(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
     }
     fn json_array_contains(&self, col: &str, elem: &str) -> String {
         // Containment can use a GIN index on the column.

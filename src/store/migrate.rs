@@ -14,6 +14,7 @@ const SQLITE: &[(&str, &str)] = &[
     ("0001_init.sql", include_str!("../../migrations/sqlite/0001_init.sql")),
     ("0002_changes.sql", include_str!("../../migrations/sqlite/0002_changes.sql")),
     ("0003_changes_data.sql", include_str!("../../migrations/sqlite/0003_changes_data.sql")),
+    ("0004_jobs.sql", include_str!("../../migrations/sqlite/0004_jobs.sql")),
 ];
 
 /// The PostgreSQL mirror of `SQLITE`, name for name. Append-only.
@@ -21,6 +22,7 @@ const POSTGRES: &[(&str, &str)] = &[
     ("0001_init.sql", include_str!("../../migrations/postgres/0001_init.sql")),
     ("0002_changes.sql", include_str!("../../migrations/postgres/0002_changes.sql")),
     ("0003_changes_data.sql", include_str!("../../migrations/postgres/0003_changes_data.sql")),
+    ("0004_jobs.sql", include_str!("../../migrations/postgres/0004_jobs.sql")),
 ];
 
 /// The `pg_advisory_xact_lock` key serialising migrations of instances sharing a database

@@ -10,6 +10,7 @@ pub mod changes;
 mod ddl;
 mod dialect;
 mod engine;
+pub mod jobs;
 mod migrate;
 #[cfg(test)]
 mod pg_test_db;
@@ -344,6 +345,154 @@ impl Store {
         };
         self.publish(&changes);
         Ok(changes)
+    }
+
+    /// Runs one job operation in its own transaction and returns what it put in its slot.
+    async fn job_op<T: Default + Send + 'static>(
+        &self,
+        make: impl FnOnce(jobs::Slot<T>) -> work::Op,
+    ) -> Result<T, StoreError> {
+        let slot: jobs::Slot<T> = Arc::new(std::sync::Mutex::new(T::default()));
+        let mut w = self.work();
+        w.push(make(slot.clone()));
+        self.commit(w).await?;
+        let mut v = slot.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(std::mem::take(&mut *v))
+    }
+
+    /// Leases due jobs (see `jobs::claim`).
+    pub async fn claim_jobs(&self, claim: jobs::Claim) -> Result<Vec<jobs::Job>, StoreError> {
+        self.job_op(|out| work::Op::ClaimJobs { claim, out }).await
+    }
+
+    /// Ends an attempt; `false` if the lease was no longer `owner`'s.
+    pub async fn finish_job(
+        &self,
+        id: &str,
+        owner: &str,
+        outcome: jobs::Outcome,
+    ) -> Result<bool, StoreError> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        let now = chrono::Utc::now().timestamp_millis();
+        self.job_op(|out| work::Op::FinishJob { id, owner, outcome, now, out }).await
+    }
+
+    pub async fn heartbeat_job(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.job_op(|out| work::Op::HeartbeatJob { id, owner, lease_until, out }).await
+    }
+
+    /// Gives back `owner`'s leases (graceful shutdown).
+    pub async fn release_jobs(&self, owner: &str) -> Result<(), StoreError> {
+        let mut w = self.work();
+        let now = chrono::Utc::now().timestamp_millis();
+        w.push(work::Op::ReleaseJobs { owner: owner.to_string(), now });
+        self.commit(w).await.map(drop)
+    }
+
+    /// Marks dead the jobs whose last attempt's lease expired.
+    pub async fn bury_expired_jobs(&self) -> Result<(), StoreError> {
+        let mut w = self.work();
+        w.push(work::Op::BuryExpiredJobs { now: chrono::Utc::now().timestamp_millis() });
+        self.commit(w).await.map(drop)
+    }
+
+    /// A dead job back to pending with fresh attempts; `false` if it is not dead.
+    pub async fn revive_job(&self, id: &str) -> Result<bool, StoreError> {
+        let (id, now) = (id.to_string(), chrono::Utc::now().timestamp_millis());
+        self.job_op(|out| work::Op::ReviveJob { id, now, out }).await
+    }
+
+    /// One job.
+    pub async fn job(&self, id: &str) -> Result<Option<jobs::Job>, StoreError> {
+        let d = self.dialect();
+        let sql = format!(
+            "SELECT {} FROM _jobs j WHERE j.id = {}",
+            jobs::job_json(d, "j"),
+            d.placeholder(1)
+        );
+        Ok(jobs::parse_jobs(self.strings(&sql, vec![Param::Text(id.into())]).await?)?.pop())
+    }
+
+    /// The live job holding `unique_key`, if any.
+    pub async fn job_by_unique_key(&self, key: &str) -> Result<Option<jobs::Job>, StoreError> {
+        let d = self.dialect();
+        let sql = format!(
+            "SELECT {} FROM _jobs j WHERE j.unique_key = {} AND j.state IN ('pending', 'running')",
+            jobs::job_json(d, "j"),
+            d.placeholder(1)
+        );
+        Ok(jobs::parse_jobs(self.strings(&sql, vec![Param::Text(key.into())]).await?)?.pop())
+    }
+
+    /// Jobs, newest first, optionally of one queue, state and kind; and how many match.
+    pub async fn list_jobs(
+        &self,
+        queue: Option<&str>,
+        state: Option<&str>,
+        kind: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<jobs::Job>, i64), StoreError> {
+        let d = self.dialect();
+        let mut conds = vec!["1=1".to_string()];
+        let mut params = Vec::new();
+        for (col, v) in [("queue", queue), ("state", state), ("kind", kind)] {
+            if let Some(v) = v {
+                params.push(Param::Text(v.to_string()));
+                conds.push(format!("j.{col} = {}", d.placeholder(params.len())));
+            }
+        }
+        let wh = conds.join(" AND ");
+        let sql = format!(
+            "SELECT {} FROM _jobs j WHERE {wh} ORDER BY j.created DESC, j.id LIMIT {} OFFSET {}",
+            jobs::job_json(d, "j"),
+            limit.max(0),
+            offset.max(0)
+        );
+        let total_sql = format!("SELECT COUNT(*) FROM _jobs j WHERE {wh}");
+        let items = jobs::parse_jobs(self.strings(&sql, params.clone()).await?)?;
+        let total = self.count(&total_sql, params).await?;
+        Ok((items, total))
+    }
+
+    /// Jobs per (queue, state).
+    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let d = self.dialect();
+        let sql = format!(
+            "SELECT {} FROM _jobs GROUP BY queue, state ORDER BY queue, state",
+            d.json_object(&[
+                ("queue", "queue".into()),
+                ("state", "state".into()),
+                ("n", "COUNT(*)".into())
+            ])
+        );
+        let mut out = Vec::new();
+        for t in self.strings(&sql, Vec::new()).await? {
+            let v: serde_json::Value =
+                serde_json::from_str(&t).map_err(|e| StoreError::Db(e.to_string()))?;
+            out.push((
+                v["queue"].as_str().unwrap_or_default().to_string(),
+                v["state"].as_str().unwrap_or_default().to_string(),
+                v["n"].as_i64().unwrap_or(0),
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn count(&self, sql: &str, params: Vec<Param>) -> Result<i64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let sql = sql.to_string();
+                db.read(move |conn| sqlite::query_i64(conn, &sql, &params)).await
+            }
+            Backend::Postgres(db) => db.query_i64(sql, &params).await,
+        }
     }
 
     pub async fn create_collection(&self, c: &Collection) -> Result<(), StoreError> {

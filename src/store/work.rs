@@ -14,7 +14,7 @@ use crate::store::changes::{self, Action, Change, Pending};
 use crate::store::dialect::{quote_ident, Dialect};
 use crate::store::engine::Tx;
 use crate::store::query::{self, Param};
-use crate::store::{cascade, ddl, schema_sql, stored, Row, RuleCheck, StoreError};
+use crate::store::{cascade, ddl, jobs, schema_sql, stored, Row, RuleCheck, StoreError};
 
 /// A compiled rule check: `SELECT COUNT(*) …` that must not be 0 after the write.
 pub(crate) type Check = (String, Vec<Param>);
@@ -44,6 +44,42 @@ pub(crate) enum Op {
         schema: Arc<Schema>,
         coll: Arc<Collection>,
         id: String,
+    },
+    /// Adds a job (nothing if a live job holds its unique key).
+    EnqueueJob {
+        job: jobs::NewJob,
+        now: i64,
+    },
+    /// Leases due jobs; the claimed ones are put in `out`.
+    ClaimJobs {
+        claim: jobs::Claim,
+        out: jobs::Slot<Vec<jobs::Job>>,
+    },
+    /// Ends an attempt; `out` says whether the lease was still the worker's.
+    FinishJob {
+        id: String,
+        owner: String,
+        outcome: jobs::Outcome,
+        now: i64,
+        out: jobs::Slot<bool>,
+    },
+    HeartbeatJob {
+        id: String,
+        owner: String,
+        lease_until: i64,
+        out: jobs::Slot<bool>,
+    },
+    ReleaseJobs {
+        owner: String,
+        now: i64,
+    },
+    BuryExpiredJobs {
+        now: i64,
+    },
+    ReviveJob {
+        id: String,
+        now: i64,
+        out: jobs::Slot<bool>,
     },
 }
 
@@ -119,6 +155,12 @@ impl Work {
         Ok(self.push(Op::UpdateRecord { coll: coll.clone(), id: id.to_string(), row, check }))
     }
 
+    /// Enqueues a job with this unit: it exists exactly when the unit commits.
+    pub fn enqueue_job(&mut self, job: jobs::NewJob) -> &mut Work {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.push(Op::EnqueueJob { job, now })
+    }
+
     /// Deletes a record with relation semantics for the records referencing it (cascade,
     /// block on a required relation, or remove the id): every record touched is a change.
     pub fn delete_record(
@@ -185,6 +227,29 @@ pub(crate) async fn run<T: Tx>(
             }
             Op::DeleteRecord { schema, coll, id } => {
                 pending.extend(cascade::delete(tx, schema, coll, id).await?);
+            }
+            Op::EnqueueJob { job, now } => jobs::enqueue(tx, job, *now).await?,
+            Op::ClaimJobs { claim, out } => {
+                let claimed = jobs::claim(tx, claim).await?;
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = claimed;
+            }
+            Op::FinishJob { id, owner, outcome, now, out } => {
+                let held = jobs::finish(tx, id, owner, outcome, *now).await?;
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = held;
+            }
+            Op::HeartbeatJob { id, owner, lease_until, out } => {
+                let held = jobs::heartbeat(tx, id, owner, *lease_until).await?;
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = held;
+            }
+            Op::ReleaseJobs { owner, now } => {
+                jobs::release(tx, owner, *now).await?;
+            }
+            Op::BuryExpiredJobs { now } => {
+                jobs::bury_expired(tx, *now).await?;
+            }
+            Op::ReviveJob { id, now, out } => {
+                let done = jobs::revive(tx, id, *now).await?;
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = done;
             }
         }
     }

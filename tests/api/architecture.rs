@@ -350,12 +350,16 @@ fn layer_dependencies_point_inwards() {
         ("store", &["store", "model", "util", "config"]),
         ("service", &["service", "store", "files", "model", "util"]),
         ("realtime", &["realtime", "service", "store", "model", "util"]),
+        ("jobs", &["jobs", "service", "store", "model", "util"]),
         ("http", &["http", "realtime", "service", "files", "model", "util"]),
         ("files", &["files", "util"]),
         ("util", &["util"]),
         ("config", &["config", "util"]),
         ("cli", &["cli", "app", "config", "service", "store", "util"]),
-        ("app", &["app", "config", "http", "realtime", "service", "store", "files", "util"]),
+        (
+            "app",
+            &["app", "config", "http", "realtime", "jobs", "service", "store", "files", "util"],
+        ),
     ];
     let mut bad = Vec::new();
     let mut seen = 0;

@@ -14,6 +14,7 @@ mod filter_escapes;
 mod filter_security;
 mod helpers;
 mod http_edges;
+mod jobs;
 mod migrate_db;
 mod multi_instance;
 mod numbers;

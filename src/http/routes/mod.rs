@@ -3,6 +3,7 @@ pub mod auth;
 pub mod collections;
 pub mod files;
 pub mod health;
+pub mod jobs;
 pub mod metrics;
 pub mod realtime;
 pub mod records;

@@ -1,0 +1,75 @@
+//! `/api/jobs…`: the job queue over HTTP (superusers): enqueue, list, view, stats, retry.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, Query, Req};
+use crate::http::AppState;
+use crate::service::jobs::EnqueueRequest;
+
+type Res<T> = Result<T, ApiError>;
+
+/// `POST /api/jobs`.
+pub async fn enqueue(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Body(body): Body,
+) -> Res<Json<Value>> {
+    let req: EnqueueRequest = serde_json::from_value(Value::Object(body))
+        .map_err(|e| ApiError::bad_request(format!("Failed to load the submitted data: {e}.")))?;
+    let job = s.svc.enqueue_job(req, &info).await?;
+    Ok(Json(serde_json::to_value(job).unwrap_or(Value::Null)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQs {
+    queue: Option<String>,
+    state: Option<String>,
+    kind: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// `GET /api/jobs`.
+pub async fn list(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Query(q): Query<ListQs>,
+) -> Res<Json<Value>> {
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(30);
+    let out = s
+        .svc
+        .list_jobs(q.queue.as_deref(), q.state.as_deref(), q.kind.as_deref(), page, per_page, &info)
+        .await?;
+    Ok(Json(out))
+}
+
+/// `GET /api/jobs/stats`.
+pub async fn stats(State(s): State<AppState>, Req(info): Req) -> Res<Json<Value>> {
+    Ok(Json(s.svc.job_stats(&info).await?))
+}
+
+/// `GET /api/jobs/{id}`.
+pub async fn view(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Path(id): Path<String>,
+) -> Res<Json<Value>> {
+    let job = s.svc.view_job(&id, &info).await?;
+    Ok(Json(serde_json::to_value(job).unwrap_or(Value::Null)))
+}
+
+/// `POST /api/jobs/{id}/retry`.
+pub async fn retry(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Path(id): Path<String>,
+) -> Res<Json<Value>> {
+    let job = s.svc.retry_job(&id, &info).await?;
+    Ok(Json(serde_json::to_value(job).unwrap_or(Value::Null)))
+}

@@ -1,0 +1,200 @@
+//! The in-process job runner: claims due jobs of the kinds it has handlers for, runs each on
+//! its own task under a timeout (a panic or a hang fails that attempt only), extends leases while
+//! a job runs, and records the outcome: success, or a retry with exponential backoff and jitter,
+//! or `dead` once the attempts are spent (the store decides). It wakes on a local enqueue and
+//! otherwise polls (other instances' jobs, delayed jobs, expired leases). On shutdown it stops
+//! claiming, lets running jobs finish up to a grace period, then gives back the leases it holds.
+//!
+//! Kinds without a handler here stay for other workers. Must not: know HTTP.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{watch, Semaphore};
+
+use crate::service::Service;
+use crate::store::jobs::{Claim, Job, Outcome};
+
+/// What a handler returns: a result to store, or why the attempt failed.
+pub type HandlerResult = Result<Option<Value>, String>;
+pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+/// A job kind's code.
+pub type Handler = Arc<dyn Fn(Arc<Service>, Job) -> HandlerFuture + Send + Sync>;
+
+/// How the runner works.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub queue: String,
+    /// Jobs running at once.
+    pub concurrency: usize,
+    /// How long a claim holds a job; renewed every third of it while the job runs.
+    pub lease: Duration,
+    /// How often to look for due jobs when nothing wakes the runner.
+    pub poll: Duration,
+    /// An attempt running longer fails.
+    pub attempt_timeout: Duration,
+    /// The first retry's delay; doubled per attempt, capped at `max_backoff`, ±25 % jitter.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long shutdown waits for running jobs.
+    pub grace: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            queue: "default".into(),
+            concurrency: 8,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(300),
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(3600),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The delay before retrying after the `attempts`-th failed attempt.
+pub fn backoff(cfg: &RunnerConfig, attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 32) - 1).unwrap_or(0);
+    let base = cfg.backoff.saturating_mul(2u32.saturating_pow(exp)).min(cfg.max_backoff);
+    let jitter = 0.75 + rand::random::<f64>() * 0.5;
+    base.mul_f64(jitter)
+}
+
+/// The built-in kinds.
+pub fn builtin_handlers() -> HashMap<String, Handler> {
+    let mut h: HashMap<String, Handler> = HashMap::new();
+    // Does nothing: health checks of the queue, benchmarks.
+    h.insert("noop".into(), Arc::new(|_, _| Box::pin(async { Ok(None) })));
+    h
+}
+
+/// Runs jobs until `stop` turns true.
+pub async fn run(
+    svc: Arc<Service>,
+    cfg: RunnerConfig,
+    handlers: HashMap<String, Handler>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let owner = format!("runner-{}", crate::util::random_alnum(12));
+    let handlers = Arc::new(handlers);
+    let kinds: Vec<String> = handlers.keys().cloned().collect();
+    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let mut last_bury = tokio::time::Instant::now();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let free = slots.available_permits();
+        let mut claimed = 0;
+        if free > 0 {
+            let now = chrono::Utc::now().timestamp_millis();
+            let claim = Claim {
+                queue: cfg.queue.clone(),
+                kinds: kinds.clone(),
+                max: free as i64,
+                owner: owner.clone(),
+                now,
+                lease_until: now + cfg.lease.as_millis() as i64,
+            };
+            match svc.claim_jobs(claim).await {
+                Ok(jobs) => {
+                    claimed = jobs.len();
+                    for job in jobs {
+                        let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                        let (svc, cfg, owner, handlers) =
+                            (svc.clone(), cfg.clone(), owner.clone(), handlers.clone());
+                        tokio::spawn(async move {
+                            attempt(&svc, &cfg, &owner, &handlers, job).await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "jobs: claiming failed; retrying"),
+            }
+        }
+        if last_bury.elapsed() >= cfg.lease {
+            last_bury = tokio::time::Instant::now();
+            if let Err(e) = svc.bury_expired_jobs().await {
+                tracing::warn!(error = %e, "jobs: burying expired leases failed");
+            }
+        }
+        // More may be due at once: claim again right away while the slots keep filling.
+        if claimed > 0 && claimed == free {
+            continue;
+        }
+        tokio::select! {
+            _ = svc.jobs_ready().notified() => {}
+            _ = tokio::time::sleep(cfg.poll) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    // Shutdown: no more claims; running jobs get the grace period, then their leases go back.
+    let all = u32::try_from(cfg.concurrency.max(1)).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(cfg.grace, slots.acquire_many(all)).await;
+    if let Err(e) = svc.release_jobs(&owner).await {
+        tracing::warn!(error = %e, "jobs: giving back leases failed; they expire instead");
+    }
+}
+
+/// One attempt: the handler on its own task (a panic is a failure), under the timeout, with
+/// the lease renewed while it runs; then the outcome.
+async fn attempt(
+    svc: &Arc<Service>,
+    cfg: &RunnerConfig,
+    owner: &str,
+    handlers: &HashMap<String, Handler>,
+    job: Job,
+) {
+    let Some(handler) = handlers.get(&job.kind).cloned() else { return };
+    let (id, attempts) = (job.id.clone(), job.attempts);
+    let mut task = tokio::spawn(handler(svc.clone(), job));
+    let renew_every = cfg.lease / 3;
+    let deadline = tokio::time::sleep(cfg.attempt_timeout);
+    tokio::pin!(deadline);
+    let result: HandlerResult = loop {
+        tokio::select! {
+            res = &mut task => break match res {
+                Ok(r) => r,
+                Err(e) if e.is_panic() => Err("the handler panicked".into()),
+                Err(e) => Err(format!("the handler stopped: {e}")),
+            },
+            _ = &mut deadline => {
+                task.abort();
+                break Err(format!("timed out after {:?}", cfg.attempt_timeout));
+            }
+            _ = tokio::time::sleep(renew_every) => {
+                let until = chrono::Utc::now().timestamp_millis() + cfg.lease.as_millis() as i64;
+                match svc.heartbeat_job(&id, owner, until).await {
+                    Ok(true) => {}
+                    // The lease is gone (another worker has the job): stop this attempt.
+                    Ok(false) => {
+                        task.abort();
+                        return;
+                    }
+                    Err(e) => tracing::warn!(job = %id, error = %e, "jobs: renewing a lease failed"),
+                }
+            }
+        }
+    };
+    let outcome = match result {
+        Ok(r) => Outcome::Succeeded(r),
+        Err(error) => {
+            let at =
+                chrono::Utc::now().timestamp_millis() + backoff(cfg, attempts).as_millis() as i64;
+            tracing::info!(job = %id, attempts, error, "jobs: an attempt failed");
+            Outcome::Failed { error, at }
+        }
+    };
+    match svc.finish_job(&id, owner, outcome).await {
+        Ok(true) => {}
+        Ok(false) => tracing::info!(job = %id, "jobs: finished after losing the lease; ignored"),
+        Err(e) => tracing::warn!(job = %id, error = %e, "jobs: recording an outcome failed"),
+    }
+}

@@ -1,0 +1,235 @@
+//! Background jobs as a use case: enqueueing (over the API, superusers only for now; from other
+//! use cases inside their unit of work), reading and operating the queue, and the store calls
+//! the runner (`jobs/`) makes. Input is checked here: kind and queue names, payload size,
+//! priorities, attempts, delays.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::model::request::RequestInfo;
+use crate::model::ErrorCode;
+use crate::service::collections::require_superuser;
+use crate::service::{error_entry, Result, Service, ServiceError};
+use crate::store::jobs::{Claim, Job, NewJob, Outcome};
+
+/// The largest payload accepted (bytes of JSON).
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// Attempts when the request does not say.
+pub const DEFAULT_MAX_ATTEMPTS: i64 = 5;
+/// The most attempts a job may ask for.
+pub const MAX_ATTEMPTS: i64 = 100;
+/// The furthest into the future a job may be scheduled (one year, in ms).
+pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
+
+/// `POST /api/jobs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnqueueRequest {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub payload: Option<Value>,
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// Unix milliseconds.
+    #[serde(default)]
+    pub run_at: Option<i64>,
+    /// Milliseconds from now (instead of `runAt`).
+    #[serde(default)]
+    pub delay: Option<i64>,
+    #[serde(default)]
+    pub max_attempts: Option<i64>,
+    #[serde(default)]
+    pub unique_key: Option<String>,
+}
+
+/// `^[a-z][a-z0-9_.-]{0,63}$`: kind and queue names.
+fn valid_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_.-".contains(c))
+}
+
+impl EnqueueRequest {
+    /// The job to store, or the 400 naming each bad field.
+    pub fn into_job(self, now: i64) -> Result<NewJob> {
+        let mut data = Map::new();
+        let mut bad = |field: &str, code: ErrorCode, message: &str| {
+            data.insert(field.to_string(), error_entry(code, message));
+        };
+        if self.kind.is_empty() {
+            bad("kind", ErrorCode::Required, "Cannot be blank.");
+        } else if !valid_name(&self.kind) {
+            bad(
+                "kind",
+                ErrorCode::MatchInvalid,
+                "Must be lowercase letters, digits, _ . - (at most 64).",
+            );
+        }
+        let queue = self.queue.unwrap_or_else(|| "default".into());
+        if !valid_name(&queue) {
+            bad(
+                "queue",
+                ErrorCode::MatchInvalid,
+                "Must be lowercase letters, digits, _ . - (at most 64).",
+            );
+        }
+        let payload = self.payload.unwrap_or_else(|| json!({}));
+        if payload.to_string().len() > MAX_PAYLOAD_BYTES {
+            bad(
+                "payload",
+                ErrorCode::JsonSizeLimit,
+                &format!("The payload must be at most {MAX_PAYLOAD_BYTES} bytes of JSON."),
+            );
+        }
+        let priority = self.priority.unwrap_or(0);
+        if !(-1000..=1000).contains(&priority) {
+            bad("priority", ErrorCode::InvalidValue, "Must be between -1000 and 1000.");
+        }
+        let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
+            bad(
+                "maxAttempts",
+                ErrorCode::InvalidValue,
+                &format!("Must be between 1 and {MAX_ATTEMPTS}."),
+            );
+        }
+        let run_at = match (self.run_at, self.delay) {
+            (Some(_), Some(_)) => {
+                bad("delay", ErrorCode::InvalidValue, "Give runAt or delay, not both.");
+                now
+            }
+            (Some(at), None) => at.max(now),
+            (None, Some(d)) if !(0..=MAX_DELAY_MS).contains(&d) => {
+                bad("delay", ErrorCode::InvalidValue, "Must be between 0 and one year (ms).");
+                now
+            }
+            (None, Some(d)) => now + d,
+            (None, None) => now,
+        };
+        if run_at > now + MAX_DELAY_MS {
+            bad("runAt", ErrorCode::InvalidValue, "Must be within a year from now.");
+        }
+        if let Some(k) = &self.unique_key {
+            if k.is_empty() || k.len() > 255 {
+                bad("uniqueKey", ErrorCode::InvalidValue, "Must be 1 to 255 characters.");
+            }
+        }
+        if !data.is_empty() {
+            return Err(ServiceError::fields("Failed to enqueue the job.", data));
+        }
+        Ok(NewJob {
+            id: crate::util::random_from(b"abcdefghijklmnopqrstuvwxyz0123456789", 15),
+            queue,
+            kind: self.kind,
+            payload,
+            priority,
+            run_at,
+            max_attempts,
+            unique_key: self.unique_key,
+        })
+    }
+}
+
+impl Service {
+    /// `POST /api/jobs`: the stored job (for a unique key already live: that job).
+    pub async fn enqueue_job(&self, req: EnqueueRequest, info: &RequestInfo) -> Result<Job> {
+        require_superuser(info)?;
+        let job = req.into_job(chrono::Utc::now().timestamp_millis())?;
+        let (id, key) = (job.id.clone(), job.unique_key.clone());
+        let mut work = self.store.work();
+        work.enqueue_job(job);
+        self.store.commit(work).await?;
+        self.jobs_ready.notify_one();
+        if let Some(stored) = self.store.job(&id).await? {
+            return Ok(stored);
+        }
+        // Not inserted: a live job holds the unique key.
+        let existing = match key {
+            Some(k) => self.store.job_by_unique_key(&k).await?,
+            None => None,
+        };
+        existing.ok_or_else(|| ServiceError::Internal("an enqueued job is missing".into()))
+    }
+
+    /// `GET /api/jobs/{id}`.
+    pub async fn view_job(&self, id: &str, info: &RequestInfo) -> Result<Job> {
+        require_superuser(info)?;
+        self.store.job(id).await?.ok_or_else(ServiceError::not_found)
+    }
+
+    /// `GET /api/jobs?queue=&state=&kind=&page=&perPage=`.
+    pub async fn list_jobs(
+        &self,
+        queue: Option<&str>,
+        state: Option<&str>,
+        kind: Option<&str>,
+        page: i64,
+        per_page: i64,
+        info: &RequestInfo,
+    ) -> Result<Value> {
+        require_superuser(info)?;
+        let (page, per_page) = (page.max(1), per_page.clamp(1, 500));
+        let (items, total) =
+            self.store.list_jobs(queue, state, kind, per_page, (page - 1) * per_page).await?;
+        Ok(json!({
+            "items": items, "page": page, "perPage": per_page, "totalItems": total,
+            "totalPages": (total + per_page - 1) / per_page,
+        }))
+    }
+
+    /// `GET /api/jobs/stats`: jobs per queue and state.
+    pub async fn job_stats(&self, info: &RequestInfo) -> Result<Value> {
+        require_superuser(info)?;
+        let mut queues = Map::new();
+        for (queue, state, n) in self.store.job_counts().await? {
+            let entry = queues.entry(queue).or_insert_with(|| json!({}));
+            entry[state] = json!(n);
+        }
+        Ok(json!({ "queues": queues }))
+    }
+
+    /// `POST /api/jobs/{id}/retry`: a dead job runs again with fresh attempts.
+    pub async fn retry_job(&self, id: &str, info: &RequestInfo) -> Result<Job> {
+        require_superuser(info)?;
+        if !self.store.revive_job(id).await? {
+            return match self.store.job(id).await? {
+                None => Err(ServiceError::not_found()),
+                Some(_) => Err(ServiceError::bad("Only dead jobs can be retried.")),
+            };
+        }
+        self.jobs_ready.notify_one();
+        self.store.job(id).await?.ok_or_else(ServiceError::not_found)
+    }
+
+    // The runner's calls (no caller to check: it is the server itself).
+
+    pub async fn claim_jobs(&self, claim: Claim) -> Result<Vec<Job>> {
+        Ok(self.store.claim_jobs(claim).await?)
+    }
+
+    pub async fn finish_job(&self, id: &str, owner: &str, outcome: Outcome) -> Result<bool> {
+        Ok(self.store.finish_job(id, owner, outcome).await?)
+    }
+
+    pub async fn heartbeat_job(&self, id: &str, owner: &str, lease_until: i64) -> Result<bool> {
+        Ok(self.store.heartbeat_job(id, owner, lease_until).await?)
+    }
+
+    pub async fn release_jobs(&self, owner: &str) -> Result<()> {
+        Ok(self.store.release_jobs(owner).await?)
+    }
+
+    pub async fn bury_expired_jobs(&self) -> Result<()> {
+        Ok(self.store.bury_expired_jobs().await?)
+    }
+
+    /// Wakes the runner: a job was enqueued on this instance.
+    pub fn jobs_ready(&self) -> &tokio::sync::Notify {
+        &self.jobs_ready
+    }
+}

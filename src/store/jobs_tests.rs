@@ -1,0 +1,192 @@
+//! The job queue's storage on both engines: a job commits with its unit or not at all; claims
+//! follow priority and due time and never hand one job to two workers; failures retry until
+//! dead; unique keys; expired leases; released leases.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::model::collection::{Collection, CollectionType, Schema};
+use crate::store::jobs::{Claim, NewJob, Outcome};
+use crate::store::pg_test_db::{test_db, text};
+use crate::store::{Store, StoreError};
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn job(id: &str, priority: i64, run_at: i64) -> NewJob {
+    NewJob {
+        id: id.into(),
+        queue: "q".into(),
+        kind: "k".into(),
+        payload: json!({"n": id}),
+        priority,
+        run_at,
+        max_attempts: 2,
+        unique_key: None,
+    }
+}
+
+fn claim(owner: &str, max: i64, lease_ms: i64) -> Claim {
+    let now = now();
+    Claim {
+        queue: "q".into(),
+        kinds: vec!["k".into()],
+        max,
+        owner: owner.into(),
+        now,
+        lease_until: now + lease_ms,
+    }
+}
+
+async fn enqueue(store: &Store, j: NewJob) {
+    let mut w = store.work();
+    w.enqueue_job(j);
+    store.commit(w).await.expect("enqueue");
+}
+
+async fn queue_semantics(store: Store) {
+    // A job enqueued with a record that fails to commit does not exist.
+    let mut posts = Collection::blank(CollectionType::Base, "posts");
+    posts.id = "pbc_posts".into();
+    posts.fields.push(text("t"));
+    store.create_collection(&posts).await.expect("collection");
+    let schema = Arc::new(Schema::new(store.load_collections().await.expect("load")));
+    let p = schema.get("posts").expect("posts");
+    let row = |id: &str| json!({"id": id, "t": "x"}).as_object().expect("obj").clone();
+    let mut w = store.work();
+    w.insert_record(p, row("aaaaaaaaaaaaaa1"), None).expect("op");
+    w.enqueue_job(job("with-record", 0, now()));
+    store.commit(w).await.expect("commit");
+    let mut w = store.work();
+    w.enqueue_job(job("rolled-back", 0, now()));
+    w.insert_record(p, row("aaaaaaaaaaaaaa1"), None).expect("op");
+    assert!(matches!(store.commit(w).await, Err(StoreError::Unique(_))));
+    assert!(store.job("with-record").await.expect("read").is_some());
+    assert!(store.job("rolled-back").await.expect("read").is_none());
+
+    // Priority first, then due time; a future job waits; another kind or queue is not taken.
+    enqueue(&store, job("low", 0, now() - 60_000)).await;
+    enqueue(&store, job("high", 5, now())).await;
+    enqueue(&store, job("later", 9, now() + 60_000)).await;
+    enqueue(&store, NewJob { kind: "other".into(), ..job("other-kind", 9, now()) }).await;
+    let got: Vec<String> = store
+        .claim_jobs(claim("w1", 10, 30_000))
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(got, ["high", "low", "with-record"]);
+    assert!(store.claim_jobs(claim("w2", 10, 30_000)).await.expect("claim").is_empty(), "leased");
+    let high = store.job("high").await.expect("read").expect("high");
+    assert_eq!((high.state.as_str(), high.attempts), ("running", 1));
+    assert_eq!(high.payload, json!({"n": "high"}));
+
+    // Success; a failure retries at the given time, the last one is dead; retry revives.
+    assert!(store
+        .finish_job("high", "w1", Outcome::Succeeded(Some(json!({"ok": 1}))))
+        .await
+        .expect("finish"));
+    let high = store.job("high").await.expect("read").expect("high");
+    assert_eq!((high.state.as_str(), high.result.clone()), ("succeeded", Some(json!({"ok": 1}))));
+    assert!(high.finished.is_some());
+    assert!(
+        !store.finish_job("low", "w2", Outcome::Succeeded(None)).await.expect("finish"),
+        "not w2's lease"
+    );
+    let fail = |at| Outcome::Failed { error: "boom".into(), at };
+    assert!(store.finish_job("low", "w1", fail(now())).await.expect("fail"));
+    let low = store.job("low").await.expect("read").expect("low");
+    assert_eq!((low.state.as_str(), low.attempts, low.last_error.as_str()), ("pending", 1, "boom"));
+    let again = store.claim_jobs(claim("w1", 1, 30_000)).await.expect("claim");
+    assert_eq!(again[0].id, "low");
+    assert!(store.finish_job("low", "w1", fail(now())).await.expect("fail"));
+    let low = store.job("low").await.expect("read").expect("low");
+    assert_eq!((low.state.as_str(), low.attempts), ("dead", 2));
+    assert!(store.revive_job("low").await.expect("revive"));
+    let low = store.job("low").await.expect("read").expect("low");
+    assert_eq!((low.state.as_str(), low.attempts), ("pending", 0));
+    assert!(!store.revive_job("high").await.expect("revive"), "only dead jobs");
+
+    // Unique keys: one live job per key; a finished one frees the key.
+    let keyed =
+        |id: &str| NewJob { unique_key: Some("key-1".into()), ..job(id, 0, now() + 60_000) };
+    enqueue(&store, keyed("u1")).await;
+    enqueue(&store, keyed("u2")).await;
+    assert!(store.job("u2").await.expect("read").is_none());
+    assert_eq!(store.job_by_unique_key("key-1").await.expect("read").expect("u1").id, "u1");
+
+    // An expired lease: the job is claimable again and the first worker's outcome is refused.
+    let _ = store.claim_jobs(claim("w1", 10, 30_000)).await.expect("drain");
+    enqueue(&store, job("lease", 0, now())).await;
+    let first = store.claim_jobs(claim("w3", 1, 1)).await.expect("claim");
+    assert_eq!(first[0].id, "lease");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let second = store.claim_jobs(claim("w4", 1, 30_000)).await.expect("claim");
+    assert_eq!((second[0].id.as_str(), second[0].attempts), ("lease", 2));
+    assert!(!store.finish_job("lease", "w3", Outcome::Succeeded(None)).await.expect("finish"));
+    assert!(store.heartbeat_job("lease", "w4", now() + 60_000).await.expect("beat"));
+    // Given back on shutdown: pending again, the interrupted attempt not counted.
+    store.release_jobs("w4").await.expect("release");
+    let lease = store.job("lease").await.expect("read").expect("lease");
+    assert_eq!((lease.state.as_str(), lease.attempts), ("pending", 1));
+
+    let (items, total) =
+        store.list_jobs(Some("q"), Some("pending"), None, 100, 0).await.expect("list");
+    assert_eq!(total, items.len() as i64);
+    assert!(items.iter().all(|j| j.state == "pending"));
+    let counts = store.job_counts().await.expect("counts");
+    assert!(counts.iter().any(|(q, s, n)| q == "q" && s == "succeeded" && *n >= 1), "{counts:?}");
+    store.close().await;
+}
+
+/// Two workers claiming at once never get the same job.
+async fn concurrent_claims(store: Store) {
+    let store = Arc::new(store);
+    for i in 0..60 {
+        enqueue(&store, job(&format!("c{i:02}"), 0, now())).await;
+    }
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got =
+                    store.claim_jobs(claim(&format!("w{w}"), 3, 30_000)).await.expect("claim");
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!((before, all.len()), (60, 60), "each job claimed exactly once");
+}
+
+#[tokio::test]
+async fn sqlite_queue_semantics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = crate::config::DbLocation::Sqlite { dir: dir.path().into() };
+    queue_semantics(Store::open(&location).await.expect("open")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = crate::config::DbLocation::Sqlite { dir: dir.path().into() };
+    concurrent_claims(Store::open(&location).await.expect("open")).await;
+}
+
+#[tokio::test]
+async fn postgres_queue_semantics() {
+    let Some(t) = test_db().await else { return };
+    queue_semantics(t.store().await).await;
+    let Some(t) = test_db().await else { return };
+    concurrent_claims(t.store().await).await;
+}
