@@ -72,6 +72,19 @@ pub fn builtin_handlers() -> HashMap<String, Handler> {
     let mut h: HashMap<String, Handler> = HashMap::new();
     // Does nothing: health checks of the queue, benchmarks.
     h.insert("noop".into(), Arc::new(|_, _| Box::pin(async { Ok(None) })));
+    // Files a committed write dropped, and folders of deleted records or collections.
+    h.insert(
+        crate::service::files::FILES_DELETE.into(),
+        Arc::new(|svc, job| {
+            Box::pin(async move { svc.run_files_delete(&job.payload).await.map(|()| None) })
+        }),
+    );
+    h.insert(
+        crate::service::files::FILES_SWEEP.into(),
+        Arc::new(|svc, job| {
+            Box::pin(async move { svc.run_files_sweep(&job.payload).await.map(|()| None) })
+        }),
+    );
     h
 }
 

@@ -190,7 +190,7 @@ impl Service {
         }
         self.store.delete_collection(&c).await?;
         self.reload_schema().await?;
-        self.sweep_collection_files(&c.id);
+        self.sweep_collection_files(&c.id).await;
         Ok(())
     }
 
@@ -199,7 +199,7 @@ impl Service {
         require_superuser(info)?;
         let c = self.schema().get(id_or_name).cloned().ok_or_else(ServiceError::not_found)?;
         self.store.truncate_collection(&c).await?;
-        self.sweep_collection_files(&c.id);
+        self.sweep_collection_files(&c.id).await;
         Ok(())
     }
 

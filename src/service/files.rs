@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::files::cache::{CachedFile, FileCache};
+use crate::files::cache::CachedFile;
 use crate::files::thumbs::{self, ThumbPlan};
 use crate::files::{mime, FileKey, FileMeta, FileStore, KeyPrefix, UploadedFile};
 use crate::model::collection::{Collection, Schema, TokenKind};
@@ -24,7 +24,27 @@ use crate::model::value;
 use crate::model::ErrorCode;
 use crate::service::{Result, Service, ServiceError};
 use crate::store::changes::{Action as ChangeAction, Change};
+use crate::store::jobs::NewJob;
 use crate::store::Row;
+
+/// The job kinds of file clean-up (run by `jobs::builtin_handlers`).
+pub const FILES_DELETE: &str = "files.delete";
+pub const FILES_SWEEP: &str = "files.sweep";
+
+/// A file clean-up job: retried for a while (a passing storage outage), then dead for an
+/// operator to see.
+fn file_job(kind: &str, payload: Value) -> NewJob {
+    NewJob {
+        id: crate::util::random_from(b"abcdefghijklmnopqrstuvwxyz0123456789", 15),
+        queue: "default".into(),
+        kind: kind.into(),
+        payload,
+        priority: 0,
+        run_at: chrono::Utc::now().timestamp_millis(),
+        max_attempts: 10,
+        unique_key: None,
+    }
+}
 
 /// PocketBase's `maxSize` when a file field leaves it at 0 (5 MiB).
 pub const DEFAULT_MAX_FILE_SIZE: i64 = 5 << 20;
@@ -217,9 +237,15 @@ impl Service {
         }
     }
 
-    /// After an update committed: deletes, off the request path, the files of `old` that `new`
-    /// no longer holds (with their thumbnails), unless the record points to them again by then.
-    pub(crate) fn delete_dropped_files(&self, coll: &Arc<Collection>, old: &Row, new: &Row) {
+    /// The job that deletes, after an update commits, the files of `old` that `new` no longer
+    /// holds (with their thumbnails); `None` if it dropped none. It goes into the update's own
+    /// unit of work, so the deletion is as durable as the update.
+    pub(crate) fn dropped_files_job(
+        &self,
+        coll: &Collection,
+        old: &Row,
+        new: &Row,
+    ) -> Option<NewJob> {
         let dropped: Vec<String> = coll
             .fields
             .iter()
@@ -230,40 +256,17 @@ impl Service {
             })
             .collect();
         if dropped.is_empty() {
-            return;
+            return None;
         }
-        let id = new.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-        let (store, files, schema, coll) =
-            (self.store.clone(), self.files.clone(), self.schema(), coll.clone());
-        let cache = self.file_cache.clone();
-        tokio::spawn(async move {
-            // NOTE: a concurrent update may have committed the old names again (two writers
-            // that both read the old record); the record as stored now decides.
-            let current =
-                store.get_record(&schema, &coll, &RequestInfo::default(), &id, None).await;
-            let still: HashSet<String> = match current {
-                Ok(Some(row)) => coll
-                    .fields
-                    .iter()
-                    .filter(|f| matches!(f.kind, FieldKind::File { .. }))
-                    .flat_map(|f| names_of_field(&row, f))
-                    .collect(),
-                Ok(None) => HashSet::new(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot re-read a record; its old files are kept");
-                    return;
-                }
-            };
-            for name in dropped.iter().filter(|n| !still.contains(*n)) {
-                delete_file(&files, &cache, &coll.id, &id, name).await;
-            }
-        });
+        let id = new.get("id").and_then(Value::as_str).unwrap_or_default();
+        Some(file_job(FILES_DELETE, json!({"collection": coll.id, "record": id, "names": dropped})))
     }
 
-    /// After a delete committed: removes the folder of every record the delete removed
-    /// (cascades included), off the request path.
-    pub(crate) fn delete_records_files(&self, schema: &Schema, changes: &[Change]) {
-        let prefixes: Vec<KeyPrefix> = changes
+    /// After a delete committed: queues the removal of the folder of every record it removed
+    /// (cascades included) that had file fields. Queued after the commit (the cascade is only
+    /// known then): a crash in between leaves the files behind.
+    pub(crate) async fn delete_records_files(&self, schema: &Schema, changes: &[Change]) {
+        let jobs: Vec<NewJob> = changes
             .iter()
             .filter(|c| c.action == ChangeAction::Delete)
             .filter(|c| {
@@ -271,61 +274,121 @@ impl Service {
                     coll.fields.iter().any(|f| matches!(f.kind, FieldKind::File { .. }))
                 })
             })
-            .filter_map(|c| KeyPrefix::record(&c.collection_id, &c.record_id).ok())
+            .map(|c| {
+                file_job(
+                    FILES_DELETE,
+                    json!({"collection": c.collection_id, "record": c.record_id}),
+                )
+            })
             .collect();
-        if prefixes.is_empty() {
-            return;
-        }
-        let (files, cache) = (self.files.clone(), self.file_cache.clone());
-        tokio::spawn(async move {
-            for prefix in prefixes {
-                cache.remove_prefix(&prefix);
-                retrying("deleting a record's files", prefix.as_str(), || async {
-                    files.delete_prefix(&prefix).await.map(drop)
-                })
-                .await;
-            }
-        });
+        self.enqueue_after_commit(jobs).await;
     }
 
-    /// After a collection was truncated or deleted: removes, off the request path, the folders
-    /// under `<collection_id>/` of records that do not exist (now: a record created since keeps
-    /// its files).
-    pub(crate) fn sweep_collection_files(&self, collection_id: &str) {
-        let Ok(prefix) = KeyPrefix::collection(collection_id) else { return };
-        let (store, files, schema) = (self.store.clone(), self.files.clone(), self.schema());
-        let cache = self.file_cache.clone();
-        let collection_id = collection_id.to_string();
-        tokio::spawn(async move {
-            let keys = match files.list(Some(&prefix)).await {
-                Ok(keys) => keys,
-                Err(e) => {
-                    tracing::warn!(error = %e, "listing a collection's files failed");
-                    return;
+    /// After a collection was truncated or deleted: queues the removal of the folders under
+    /// `<collection_id>/` of records that do not exist (a record created since keeps its files).
+    pub(crate) async fn sweep_collection_files(&self, collection_id: &str) {
+        self.enqueue_after_commit(vec![file_job(
+            FILES_SWEEP,
+            json!({"collection": collection_id}),
+        )])
+        .await;
+    }
+
+    async fn enqueue_after_commit(&self, jobs: Vec<NewJob>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let mut work = self.store.work();
+        for job in jobs {
+            work.enqueue_job(job);
+        }
+        match self.store.commit(work).await {
+            Ok(_) => self.jobs_ready.notify_one(),
+            Err(e) => tracing::warn!(error = %e, "queueing file deletions failed; files stay"),
+        }
+    }
+
+    /// The `files.delete` job: `{collection, record, names?}`. With `names`, deletes those files
+    /// (and thumbnails) unless the record holds them again; without, the record's whole folder
+    /// unless the record exists. An error fails the attempt (the queue retries).
+    pub async fn run_files_delete(&self, payload: &Value) -> std::result::Result<(), String> {
+        let text = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let (collection_id, record_id) = (text("collection"), text("record"));
+        let schema = self.schema();
+        let coll = schema.by_id(&collection_id).cloned();
+        let current = match &coll {
+            Some(coll) => self
+                .store
+                .get_record(&schema, coll, &RequestInfo::default(), &record_id, None)
+                .await
+                .map_err(|e| e.to_string())?,
+            None => None,
+        };
+        match payload.get("names").and_then(Value::as_array) {
+            Some(names) => {
+                // NOTE: a concurrent update may have committed the old names again (two
+                // writers that both read the old record); the record as stored now decides.
+                let still: HashSet<String> = match (&coll, &current) {
+                    (Some(coll), Some(row)) => coll
+                        .fields
+                        .iter()
+                        .filter(|f| matches!(f.kind, FieldKind::File { .. }))
+                        .flat_map(|f| names_of_field(row, f))
+                        .collect(),
+                    _ => HashSet::new(),
+                };
+                for name in names.iter().filter_map(Value::as_str).filter(|n| !still.contains(*n)) {
+                    self.delete_file(&collection_id, &record_id, name).await?;
                 }
-            };
-            let mut ids: Vec<String> =
-                keys.iter().filter_map(|k| k.split('/').nth(1)).map(String::from).collect();
-            ids.dedup();
-            let existing = match schema.by_id(&collection_id) {
-                Some(coll) => match store.existing_ids(coll, &ids).await {
-                    Ok(found) => found,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot check records; their files are kept");
-                        return;
-                    }
-                },
-                None => Vec::new(),
-            };
-            for id in ids.iter().filter(|id| !existing.contains(id)) {
-                let Ok(prefix) = KeyPrefix::record(&collection_id, id) else { continue };
-                cache.remove_prefix(&prefix);
-                retrying("deleting a swept record's files", prefix.as_str(), || async {
-                    files.delete_prefix(&prefix).await.map(drop)
-                })
-                .await;
             }
-        });
+            None if current.is_some() => {}
+            None => {
+                let prefix =
+                    KeyPrefix::record(&collection_id, &record_id).map_err(|e| e.to_string())?;
+                self.file_cache.remove_prefix(&prefix);
+                self.files.delete_prefix(&prefix).await.map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `files.sweep` job: `{collection}`; removes the folders of records that do not exist.
+    pub async fn run_files_sweep(&self, payload: &Value) -> std::result::Result<(), String> {
+        let collection_id =
+            payload.get("collection").and_then(Value::as_str).unwrap_or_default().to_string();
+        let prefix = KeyPrefix::collection(&collection_id).map_err(|e| e.to_string())?;
+        let keys = self.files.list(Some(&prefix)).await.map_err(|e| e.to_string())?;
+        let mut ids: Vec<String> =
+            keys.iter().filter_map(|k| k.split('/').nth(1)).map(String::from).collect();
+        ids.dedup();
+        let schema = self.schema();
+        let existing = match schema.by_id(&collection_id) {
+            Some(coll) => self.store.existing_ids(coll, &ids).await.map_err(|e| e.to_string())?,
+            None => Vec::new(),
+        };
+        for id in ids.iter().filter(|id| !existing.contains(id)) {
+            let Ok(prefix) = KeyPrefix::record(&collection_id, id) else { continue };
+            self.file_cache.remove_prefix(&prefix);
+            self.files.delete_prefix(&prefix).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn delete_file(
+        &self,
+        collection_id: &str,
+        record_id: &str,
+        name: &str,
+    ) -> std::result::Result<(), String> {
+        if let Ok(key) = FileKey::file(collection_id, record_id, name) {
+            self.file_cache.remove(&key);
+            self.files.delete(&key).await.map_err(|e| e.to_string())?;
+        }
+        if let Ok(prefix) = KeyPrefix::thumbs(collection_id, record_id, name) {
+            self.file_cache.remove_prefix(&prefix);
+            self.files.delete_prefix(&prefix).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// `GET /api/files/{collection}/{recordId}/{filename}`: the file (or its `thumb`) of a
@@ -501,48 +564,6 @@ fn file_signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
         .map(|a| a.tokens.get(TokenKind::File).secret.as_str())
         .unwrap_or_default();
     format!("{token_key}{secret}").into_bytes()
-}
-
-async fn delete_file(
-    files: &FileStore,
-    cache: &FileCache,
-    collection_id: &str,
-    record_id: &str,
-    name: &str,
-) {
-    if let Ok(key) = FileKey::file(collection_id, record_id, name) {
-        cache.remove(&key);
-        retrying("deleting a dropped file", key.as_str(), || files.delete(&key)).await;
-    }
-    if let Ok(prefix) = KeyPrefix::thumbs(collection_id, record_id, name) {
-        cache.remove_prefix(&prefix);
-        retrying("deleting thumbnails", prefix.as_str(), || async {
-            files.delete_prefix(&prefix).await.map(drop)
-        })
-        .await;
-    }
-}
-
-/// Runs a storage delete up to 3 times (1 s, then 4 s apart), so a passing S3 error does not
-/// leave an orphan; the last failure is logged. FIXME(#11): the job queue will own retries (and
-/// survive a restart).
-async fn retrying<F, Fut>(what: &str, object: &str, mut attempt: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), crate::files::FileError>>,
-{
-    for (i, pause) in [1u64, 4, 0].into_iter().enumerate() {
-        match attempt().await {
-            Ok(()) => return,
-            Err(e) if pause == 0 => {
-                tracing::warn!(object, error = %e, attempts = i + 1, "{what} failed; giving up");
-            }
-            Err(e) => {
-                tracing::debug!(object, error = %e, "{what} failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
-            }
-        }
-    }
 }
 
 fn file_error(e: crate::files::FileError) -> ServiceError {

@@ -244,11 +244,26 @@ impl Service {
         let row =
             self.build_row(&schema, &coll, Some(&existing), &body, &rinfo, file_errors).await?;
         let written = self.store_uploads(&coll, &row, &uploads).await?;
-        if let Err(e) = self.store.update_record(&coll, id, row.clone(), None).await {
+        // The update and the deletion of the files it drops commit together.
+        let mut work = self.store.work();
+        let cleanup = self.dropped_files_job(&coll, &existing, &row);
+        let queued = cleanup.is_some();
+        let committed = match work.update_record(&coll, id, row.clone(), None) {
+            Ok(w) => {
+                if let Some(job) = cleanup {
+                    w.enqueue_job(job);
+                }
+                self.store.commit(work).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = committed {
             self.remove_now(&written).await;
             return Err(write_error(e, "Failed to update record."));
         }
-        self.delete_dropped_files(&coll, &existing, &row);
+        if queued {
+            self.jobs_ready().notify_one();
+        }
         self.present_one(&schema, &coll, row, p, info).await
     }
 
@@ -265,7 +280,7 @@ impl Service {
             .ok_or_else(ServiceError::not_found)?;
         match self.store.delete_record(schema.clone(), &coll, id).await {
             Ok(changes) => {
-                self.delete_records_files(&schema, &changes);
+                self.delete_records_files(&schema, &changes).await;
                 Ok(())
             }
             Err(StoreError::RequiredRelation(_)) => Err(ServiceError::bad(

@@ -326,6 +326,15 @@ async fn append_prepend_remove_clear_and_old_files_go_after_commit() {
     .await;
     assert!(gone, "removed and replaced files are deleted: {:?}", app.stored().await);
     assert!(app.stored().await.contains(&key(&second)));
+    // By jobs of the queue, committed with the updates that dropped the files.
+    let su = app.su_token().await;
+    let ran = eventually(Duration::from_secs(5), || async {
+        let (_, jobs) = app.get("/api/jobs?kind=files.delete", Some(&su)).await;
+        let items = jobs["items"].as_array().cloned().unwrap_or_default();
+        items.len() >= 2 && items.iter().all(|j| j["state"] == "succeeded")
+    })
+    .await;
+    assert!(ran, "{}", app.get("/api/jobs?kind=files.delete", Some(&su)).await.1);
 
     // Clearing with "" (multipart) and [] (JSON).
     let (status, rec) = app.patch_form(&path, None, &[value("many", "")]).await;
