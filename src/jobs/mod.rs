@@ -61,10 +61,9 @@ impl Default for RunnerConfig {
 
 /// The delay before retrying after the `attempts`-th failed attempt.
 pub fn backoff(cfg: &RunnerConfig, attempts: i64) -> Duration {
-    let exp = u32::try_from(attempts.clamp(1, 32) - 1).unwrap_or(0);
-    let base = cfg.backoff.saturating_mul(2u32.saturating_pow(exp)).min(cfg.max_backoff);
-    let jitter = 0.75 + rand::random::<f64>() * 0.5;
-    base.mul_f64(jitter)
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let delay = crate::service::jobs::retry_delay(attempts, ms(cfg.backoff), ms(cfg.max_backoff));
+    Duration::from_millis(u64::try_from(delay).unwrap_or(0))
 }
 
 /// The built-in kinds.

@@ -45,6 +45,63 @@ pub struct EnqueueRequest {
     pub unique_key: Option<String>,
 }
 
+/// `POST /api/jobs/claim`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClaimRequest {
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+    #[serde(default)]
+    pub max: Option<i64>,
+    /// Seconds.
+    #[serde(default)]
+    pub lease: Option<i64>,
+}
+
+/// The body of a worker's heartbeat, complete and fail calls.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeaseRequest {
+    /// The token the claim returned with the job.
+    #[serde(default)]
+    pub lease: String,
+    #[serde(default)]
+    pub extend: Option<i64>,
+    #[serde(default)]
+    pub result: Option<Value>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub retry_in: Option<i64>,
+}
+
+/// A worker's call on a job whose lease is no longer its own (it expired and another worker
+/// took the job, or the job finished).
+fn lease_held(held: bool) -> Result<()> {
+    if held {
+        return Ok(());
+    }
+    let data = Map::from_iter([(
+        "lease".to_string(),
+        error_entry(
+            ErrorCode::InvalidValue,
+            "The lease is not held: it expired, or the job is not running.",
+        ),
+    )]);
+    Err(ServiceError::fields("The job's lease is not yours.", data))
+}
+
+/// The delay before retrying after the `attempts`-th failed attempt: `base_ms` doubled per
+/// attempt, capped at `max_ms`, with ±25 % jitter (so retries of many jobs spread out).
+pub fn retry_delay(attempts: i64, base_ms: i64, max_ms: i64) -> i64 {
+    let exp = u32::try_from(attempts.clamp(1, 40) - 1).unwrap_or(0);
+    let base = base_ms.saturating_mul(2i64.saturating_pow(exp)).min(max_ms);
+    let jitter = 0.75 + rand::random::<f64>() * 0.5;
+    (base as f64 * jitter) as i64
+}
+
 /// `^[a-z][a-z0-9_.-]{0,63}$`: kind and queue names.
 fn valid_name(s: &str) -> bool {
     let b = s.as_bytes();
@@ -204,6 +261,136 @@ impl Service {
         }
         self.jobs_ready.notify_one();
         self.store.job(id).await?.ok_or_else(ServiceError::not_found)
+    }
+
+    /// `POST /api/jobs/claim {queue?, kinds?, max?, lease?}` for an external worker: up to `max`
+    /// (1–100, default 1) due jobs of `queue` (default `default`) and `kinds` (any if empty),
+    /// leased for `lease` seconds (1–3600, default 30). Each job carries the `lease` token
+    /// the worker sends back with its heartbeats and outcome.
+    pub async fn claim_for_worker(&self, req: ClaimRequest, info: &RequestInfo) -> Result<Value> {
+        require_superuser(info)?;
+        let mut data = Map::new();
+        let queue = req.queue.unwrap_or_else(|| "default".into());
+        if !valid_name(&queue) {
+            data.insert(
+                "queue".into(),
+                error_entry(
+                    ErrorCode::MatchInvalid,
+                    "Must be lowercase letters, digits, _ . - (at most 64).",
+                ),
+            );
+        }
+        let kinds = req.kinds.unwrap_or_default();
+        if kinds.len() > 100 || kinds.iter().any(|k| !valid_name(k)) {
+            data.insert(
+                "kinds".into(),
+                error_entry(ErrorCode::InvalidValue, "At most 100 valid kind names."),
+            );
+        }
+        let max = req.max.unwrap_or(1);
+        if !(1..=100).contains(&max) {
+            data.insert(
+                "max".into(),
+                error_entry(ErrorCode::InvalidValue, "Must be between 1 and 100."),
+            );
+        }
+        let lease = req.lease.unwrap_or(30);
+        if !(1..=3600).contains(&lease) {
+            data.insert(
+                "lease".into(),
+                error_entry(ErrorCode::InvalidValue, "Must be between 1 and 3600 seconds."),
+            );
+        }
+        if !data.is_empty() {
+            return Err(ServiceError::fields("Failed to claim jobs.", data));
+        }
+        let owner = format!("api-{}", crate::util::random_alnum(24));
+        let now = chrono::Utc::now().timestamp_millis();
+        let claim =
+            Claim { queue, kinds, max, owner: owner.clone(), now, lease_until: now + lease * 1000 };
+        let jobs = self.store.claim_jobs(claim).await?;
+        let items: Vec<Value> = jobs
+            .into_iter()
+            .map(|j| {
+                let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
+                v["lease"] = json!(owner);
+                v
+            })
+            .collect();
+        Ok(json!({ "items": items }))
+    }
+
+    /// `POST /api/jobs/{id}/heartbeat {lease, extend?}`: keeps the lease `extend` more seconds
+    /// (1–3600, default 30).
+    pub async fn heartbeat_for_worker(
+        &self,
+        id: &str,
+        req: LeaseRequest,
+        info: &RequestInfo,
+    ) -> Result<()> {
+        require_superuser(info)?;
+        let extend = req.extend.unwrap_or(30);
+        if !(1..=3600).contains(&extend) {
+            let data = Map::from_iter([(
+                "extend".to_string(),
+                error_entry(ErrorCode::InvalidValue, "Must be between 1 and 3600 seconds."),
+            )]);
+            return Err(ServiceError::fields("Failed to extend the lease.", data));
+        }
+        let until = chrono::Utc::now().timestamp_millis() + extend * 1000;
+        lease_held(self.store.heartbeat_job(id, &req.lease, until).await?)
+    }
+
+    /// `POST /api/jobs/{id}/complete {lease, result?}`.
+    pub async fn complete_for_worker(
+        &self,
+        id: &str,
+        req: LeaseRequest,
+        info: &RequestInfo,
+    ) -> Result<()> {
+        require_superuser(info)?;
+        if let Some(r) = &req.result {
+            if r.to_string().len() > MAX_PAYLOAD_BYTES {
+                let data = Map::from_iter([(
+                    "result".to_string(),
+                    error_entry(
+                        ErrorCode::JsonSizeLimit,
+                        &format!("The result must be at most {MAX_PAYLOAD_BYTES} bytes of JSON."),
+                    ),
+                )]);
+                return Err(ServiceError::fields("Failed to complete the job.", data));
+            }
+        }
+        lease_held(self.store.finish_job(id, &req.lease, Outcome::Succeeded(req.result)).await?)
+    }
+
+    /// `POST /api/jobs/{id}/fail {lease, error, retryIn?}`: retried after `retryIn` seconds
+    /// (0–one year), or after the queue's backoff, while attempts remain; dead after.
+    pub async fn fail_for_worker(
+        &self,
+        id: &str,
+        req: LeaseRequest,
+        info: &RequestInfo,
+    ) -> Result<()> {
+        require_superuser(info)?;
+        let attempts = self.store.job(id).await?.ok_or_else(ServiceError::not_found)?.attempts;
+        let delay_ms = match req.retry_in {
+            Some(s) if !(0..=MAX_DELAY_MS / 1000).contains(&s) => {
+                let data = Map::from_iter([(
+                    "retryIn".to_string(),
+                    error_entry(
+                        ErrorCode::InvalidValue,
+                        "Must be between 0 and one year (seconds).",
+                    ),
+                )]);
+                return Err(ServiceError::fields("Failed to fail the job.", data));
+            }
+            Some(s) => s * 1000,
+            None => retry_delay(attempts, 1000, 3_600_000),
+        };
+        let error = req.error.unwrap_or_else(|| "failed".into());
+        let at = chrono::Utc::now().timestamp_millis() + delay_ms;
+        lease_held(self.store.finish_job(id, &req.lease, Outcome::Failed { error, at }).await?)
     }
 
     // The runner's calls (no caller to check: it is the server itself).

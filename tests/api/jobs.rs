@@ -224,3 +224,122 @@ async fn the_runner_survives_bad_handlers_and_gives_back_leases() {
         "{job}"
     );
 }
+
+/// External workers over HTTP: claim under a lease, heartbeat, complete, fail; a stale lease is
+/// refused. Then the Python and JavaScript example workers in `examples/jobs/` drain a queue.
+#[tokio::test]
+async fn external_workers_claim_over_http_and_the_examples_run() {
+    use crate::helpers::{SU_EMAIL, SU_PASSWORD};
+
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    for n in [1, 2] {
+        let (status, _) = app
+            .post(
+                "/api/jobs",
+                Some(&su),
+                json!({"kind": "sum", "queue": "w", "payload": {"numbers": [n]}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let claim = json!({"queue": "w", "kinds": ["sum"], "max": 1, "lease": 30});
+    let (status, got) = app.post("/api/jobs/claim", Some(&su), claim.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    let job = got["items"][0].clone();
+    assert_eq!(got["items"].as_array().map(Vec::len), Some(1));
+    let (id, lease) = (job["id"].as_str().expect("id"), job["lease"].as_str().expect("lease"));
+    assert_eq!((job["state"].as_str(), job["attempts"].as_i64()), (Some("running"), Some(1)));
+    let path = |what: &str| format!("/api/jobs/{id}/{what}");
+    let (status, body) = app.post(&path("heartbeat"), Some(&su), json!({"lease": "stolen"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["data"]["lease"]["code"], "validation_invalid_value");
+    let (status, _) =
+        app.post(&path("heartbeat"), Some(&su), json!({"lease": lease, "extend": 60})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) =
+        app.post(&path("complete"), Some(&su), json!({"lease": lease, "result": {"sum": 1}})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.post(&path("complete"), Some(&su), json!({"lease": lease})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "finished already");
+    let (_, done) = app.get(&format!("/api/jobs/{id}"), Some(&su)).await;
+    assert_eq!(
+        (done["state"].as_str(), done["result"].clone()),
+        (Some("succeeded"), json!({"sum": 1}))
+    );
+
+    let (_, got) = app.post("/api/jobs/claim", Some(&su), claim.clone()).await;
+    let other = got["items"][0].clone();
+    let other_id = other["id"].as_str().expect("id").to_string();
+    let fail = json!({"lease": other["lease"], "error": "disk full", "retryIn": 0});
+    let (status, _) = app.post(&format!("/api/jobs/{other_id}/fail"), Some(&su), fail).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, failed) = app.get(&format!("/api/jobs/{other_id}"), Some(&su)).await;
+    assert_eq!(
+        (failed["state"].as_str(), failed["attempts"].as_i64(), failed["lastError"].as_str()),
+        (Some("pending"), Some(1), Some("disk full"))
+    );
+    for (body, field) in [
+        (json!({"max": 0}), "max"),
+        (json!({"lease": 0}), "lease"),
+        (json!({"queue": "Bad Queue"}), "queue"),
+    ] {
+        let (status, res) = app.post("/api/jobs/claim", Some(&su), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+        assert!(res["data"].get(field).is_some(), "{res}");
+    }
+    let (status, _) = app.post("/api/jobs/claim", None, json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The example workers, each on a queue of its own.
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (queue, program, script) in [
+        ("examples", "python3", "examples/jobs/worker.py"),
+        ("examples-js", "node", "examples/jobs/worker.mjs"),
+    ] {
+        let mut ids = Vec::new();
+        for numbers in [json!([1, 2, 3]), json!([10, 20])] {
+            let (_, job) = app
+                .post(
+                    "/api/jobs",
+                    Some(&su),
+                    json!({"kind": "sum", "queue": queue, "payload": {"numbers": numbers}}),
+                )
+                .await;
+            ids.push(job["id"].as_str().expect("id").to_string());
+        }
+        let (_, boom) = app
+            .post(
+                "/api/jobs",
+                Some(&su),
+                json!({"kind": "explode", "queue": queue, "maxAttempts": 1}),
+            )
+            .await;
+        // On a blocking thread: the server runs on this test's runtime meanwhile.
+        let (url, path) = (app.url.clone(), format!("{root}/{script}"));
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(program)
+                .arg(path)
+                .args([url.as_str(), SU_EMAIL, SU_PASSWORD, "--queue", queue, "--exit-when-idle"])
+                .output()
+        })
+        .await
+        .expect("task")
+        .expect("run the example worker");
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+        let sums: Vec<Value> = {
+            let mut v = Vec::new();
+            for id in &ids {
+                let (_, job) = app.get(&format!("/api/jobs/{id}"), Some(&su)).await;
+                assert_eq!(job["state"], "succeeded", "{script}: {job}");
+                v.push(job["result"]["sum"].clone());
+            }
+            v
+        };
+        assert_eq!(sums, [json!(6), json!(30)], "{script}");
+        let (_, dead) =
+            app.get(&format!("/api/jobs/{}", boom["id"].as_str().expect("id")), Some(&su)).await;
+        assert_eq!(dead["state"], "dead", "{script}: {dead}");
+        assert!(dead["lastError"].as_str().unwrap_or("").contains("exploded on purpose"), "{dead}");
+    }
+}

@@ -1,6 +1,7 @@
 //! `/api/jobs…`: the job queue over HTTP (superusers): enqueue, list, view, stats, retry.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
@@ -8,7 +9,7 @@ use serde_json::Value;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Query, Req};
 use crate::http::AppState;
-use crate::service::jobs::EnqueueRequest;
+use crate::service::jobs::{ClaimRequest, EnqueueRequest, LeaseRequest};
 
 type Res<T> = Result<T, ApiError>;
 
@@ -72,4 +73,47 @@ pub async fn retry(
 ) -> Res<Json<Value>> {
     let job = s.svc.retry_job(&id, &info).await?;
     Ok(Json(serde_json::to_value(job).unwrap_or(Value::Null)))
+}
+
+fn body<T: serde::de::DeserializeOwned>(body: serde_json::Map<String, Value>) -> Res<T> {
+    serde_json::from_value(Value::Object(body))
+        .map_err(|e| ApiError::bad_request(format!("Failed to load the submitted data: {e}.")))
+}
+
+/// `POST /api/jobs/claim` (external workers).
+pub async fn claim(State(s): State<AppState>, Req(info): Req, Body(b): Body) -> Res<Json<Value>> {
+    Ok(Json(s.svc.claim_for_worker(body::<ClaimRequest>(b)?, &info).await?))
+}
+
+/// `POST /api/jobs/{id}/heartbeat`.
+pub async fn heartbeat(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Path(id): Path<String>,
+    Body(b): Body,
+) -> Res<StatusCode> {
+    s.svc.heartbeat_for_worker(&id, body::<LeaseRequest>(b)?, &info).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/jobs/{id}/complete`.
+pub async fn complete(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Path(id): Path<String>,
+    Body(b): Body,
+) -> Res<StatusCode> {
+    s.svc.complete_for_worker(&id, body::<LeaseRequest>(b)?, &info).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/jobs/{id}/fail`.
+pub async fn fail(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Path(id): Path<String>,
+    Body(b): Body,
+) -> Res<StatusCode> {
+    s.svc.fail_for_worker(&id, body::<LeaseRequest>(b)?, &info).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
