@@ -20,6 +20,7 @@ use crate::store::Store;
 /// A built application bound to its port, ready to serve.
 pub struct App {
     pub svc: Arc<Service>,
+    jobs: jobs::RunnerConfig,
     /// This app's own metrics recorder (never the process-wide one: tests run many apps).
     metrics: Arc<Metrics>,
     listener: TcpListener,
@@ -72,7 +73,8 @@ impl App {
             .map_err(|source| AppError::Bind { addr: config.http, source })?;
         let token = config.metrics_token.as_ref().map(|t| t.expose().to_string());
         let metrics = Arc::new(Metrics::new(token));
-        Ok(App { svc, metrics, listener })
+        let jobs = jobs::RunnerConfig { lease: config.jobs_lease, ..jobs::RunnerConfig::default() };
+        Ok(App { svc, jobs, metrics, listener })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -104,7 +106,7 @@ impl App {
         let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
         let runner = tokio::spawn(jobs::run(
             self.svc.clone(),
-            jobs::RunnerConfig::default(),
+            self.jobs.clone(),
             jobs::builtin_handlers(),
             jobs_stop,
         ));

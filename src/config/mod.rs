@@ -38,6 +38,9 @@ pub struct Config {
     /// The log filter (an `EnvFilter` directive); `None` is the built-in default.
     pub log: Option<String>,
     pub log_format: LogFormat,
+    /// Seconds a job runner's claim holds a job (renewed while it runs): how soon the jobs of
+    /// an instance that died are taken by another.
+    pub jobs_lease: std::time::Duration,
 }
 
 /// An S3-compatible bucket, PocketBase's `s3` settings (`forcePathStyle` for MinIO, moto and
@@ -123,9 +126,10 @@ const S3_FORCE_PATH_STYLE: Key =
     Key { file: "s3_force_path_style", env: "BASALT_S3_FORCE_PATH_STYLE", flag: None };
 const LOG: Key = Key { file: "log", env: "BASALT_LOG", flag: None };
 const LOG_FORMAT: Key = Key { file: "log_format", env: "BASALT_LOG_FORMAT", flag: None };
+const JOBS_LEASE: Key = Key { file: "jobs_lease", env: "BASALT_JOBS_LEASE", flag: None };
 
 /// Every setting (README's "Configuration" table lists the same; a test compares them).
-pub const KEYS: [Key; 12] = [
+pub const KEYS: [Key; 13] = [
     HTTP,
     DIR,
     DB,
@@ -138,10 +142,12 @@ pub const KEYS: [Key; 12] = [
     S3_FORCE_PATH_STYLE,
     LOG,
     LOG_FORMAT,
+    JOBS_LEASE,
 ];
 
 const DEFAULT_HTTP: ([u8; 4], u16) = ([127, 0, 0, 1], 8090);
 const DEFAULT_DIR: &str = "./basalt_data";
+const DEFAULT_JOBS_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The config file's shape: every key optional, any other key an error naming it.
 #[derive(Debug, Default, Deserialize)]
@@ -160,6 +166,7 @@ struct FileValues {
     s3_force_path_style: Option<BoolOrText>,
     log: Option<String>,
     log_format: Option<String>,
+    jobs_lease: Option<String>,
 }
 
 /// `true` or `"true"` in the config file.
@@ -186,6 +193,7 @@ impl Default for Config {
             metrics_token: None,
             log: None,
             log_format: LogFormat::Text,
+            jobs_lease: DEFAULT_JOBS_LEASE,
         }
     }
 }
@@ -257,7 +265,18 @@ impl Config {
             Some((v, origin)) => LogFormat::parse(&v).map_err(|m| origin.invalid(m))?,
             None => LogFormat::Text,
         };
-        Ok(Config { http, dir, db, s3, metrics_token, log, log_format })
+        let jobs_lease = match text.pick(JOBS_LEASE, from_file.jobs_lease) {
+            Some((v, origin)) => match v.trim().parse::<u64>() {
+                Ok(s) if (1..=3600).contains(&s) => std::time::Duration::from_secs(s),
+                _ => {
+                    return Err(
+                        origin.invalid(format!("{v:?} is not a number of seconds from 1 to 3600"))
+                    )
+                }
+            },
+            None => DEFAULT_JOBS_LEASE,
+        };
+        Ok(Config { http, dir, db, s3, metrics_token, log, log_format, jobs_lease })
     }
 }
 

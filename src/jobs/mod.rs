@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::service::Service;
 use crate::store::jobs::{Claim, Job, Outcome};
@@ -98,6 +98,9 @@ pub async fn run(
     let handlers = Arc::new(handlers);
     let kinds: Vec<String> = handlers.keys().cloned().collect();
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    // Each finished attempt wakes the loop: with a backlog, a free slot is work to claim now,
+    // not at the next poll.
+    let freed = Arc::new(Notify::new());
     let mut last_bury = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
@@ -120,11 +123,17 @@ pub async fn run(
                     claimed = jobs.len();
                     for job in jobs {
                         let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                        let (svc, cfg, owner, handlers) =
-                            (svc.clone(), cfg.clone(), owner.clone(), handlers.clone());
+                        let (svc, cfg, owner, handlers, freed) = (
+                            svc.clone(),
+                            cfg.clone(),
+                            owner.clone(),
+                            handlers.clone(),
+                            freed.clone(),
+                        );
                         tokio::spawn(async move {
                             attempt(&svc, &cfg, &owner, &handlers, job).await;
                             drop(permit);
+                            freed.notify_one();
                         });
                     }
                 }
@@ -143,6 +152,7 @@ pub async fn run(
         }
         tokio::select! {
             _ = svc.jobs_ready().notified() => {}
+            _ = freed.notified() => {}
             _ = tokio::time::sleep(cfg.poll) => {}
             _ = stop.changed() => {}
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_basalt");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -25,9 +25,9 @@ fn stdout(o: &Output) -> String {
 }
 
 /// A running `basalt serve`, killed on drop if the test fails before stopping it.
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
-    url: String,
+    pub(crate) url: String,
     client: reqwest::Client,
 }
 
@@ -43,9 +43,16 @@ impl Drop for Server {
 impl Server {
     /// Starts `serve --http 127.0.0.1:0` and reads the address from the startup line.
     async fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[], &[]).await
+    }
+
+    /// `start` with more flags (e.g. `--db URL`) and environment variables.
+    pub(crate) async fn start_with(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--http", "127.0.0.1:0", "--dir"])
             .arg(dir)
+            .args(args)
+            .envs(envs.iter().copied())
             .env_remove("BASALT_HTTP")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -73,7 +80,20 @@ impl Server {
         Server { child: Some(child), url, client: reqwest::Client::new() }
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+    /// SIGKILL: no shutdown of any kind.
+    pub(crate) fn kill_hard(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.post(format!("{}{path}", self.url)).json(&body);
         if let Some(t) = token {
             req = req.header("Authorization", t);
@@ -83,7 +103,7 @@ impl Server {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         let mut req = self.client.get(format!("{}{path}", self.url));
         if let Some(t) = token {
             req = req.header("Authorization", t);
@@ -93,7 +113,7 @@ impl Server {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    async fn login(&self, email: &str, password: &str) -> Result<String, Value> {
+    pub(crate) async fn login(&self, email: &str, password: &str) -> Result<String, Value> {
         let (status, body) = self
             .post(
                 "/api/collections/_superusers/auth-with-password",

@@ -343,3 +343,68 @@ async fn external_workers_claim_over_http_and_the_examples_run() {
         assert!(dead["lastError"].as_str().unwrap_or("").contains("exploded on purpose"), "{dead}");
     }
 }
+
+/// `kill -9` while jobs run loses none: after a restart every job reaches `succeeded` (an
+/// attempt cut short runs again once its lease expires; duplicates are counted).
+#[tokio::test]
+async fn a_killed_server_loses_no_jobs() {
+    use crate::cli::{Server, BIN};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = match crate::helpers::postgres_server() {
+        Some(server) => Some(crate::helpers::TestDb::create(&server).await),
+        None => None,
+    };
+    let url = db.as_ref().map(|d| d.url());
+    let mut args: Vec<&str> = Vec::new();
+    if let Some(u) = &url {
+        args.extend(["--db", u.as_str()]);
+    }
+    let upsert = std::process::Command::new(BIN)
+        .args(["superuser", "upsert", "crash@example.com", "password-123456", "--dir"])
+        .arg(dir.path())
+        .args(&args)
+        .output()
+        .expect("upsert");
+    assert!(upsert.status.success(), "{}", String::from_utf8_lossy(&upsert.stderr));
+    let env = [("BASALT_JOBS_LEASE", "2")];
+    let mut server = Server::start_with(dir.path(), &args, &env).await;
+    let token = server.login("crash@example.com", "password-123456").await.expect("login");
+    const N: usize = 1500;
+    let mut enqueued = 0;
+    for chunk in (0..N).collect::<Vec<_>>().chunks(50) {
+        let posts = chunk.iter().map(|i| {
+            server.post("/api/jobs", Some(&token), json!({"kind": "noop", "payload": {"i": i}}))
+        });
+        for (status, _) in futures_util::future::join_all(posts).await {
+            assert_eq!(status, StatusCode::OK);
+            enqueued += 1;
+        }
+    }
+    let (_, stats) = server.get("/api/jobs/stats", Some(&token)).await;
+    let done_before = stats["queues"]["default"]["succeeded"].as_i64().unwrap_or(0);
+    server.kill_hard();
+
+    let server = Server::start_with(dir.path(), &args, &env).await;
+    let token = server.login("crash@example.com", "password-123456").await.expect("login");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let stats = loop {
+        let (_, stats) = server.get("/api/jobs/stats", Some(&token)).await;
+        let q = &stats["queues"]["default"];
+        if q["succeeded"].as_i64() == Some(N as i64) || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let q = &stats["queues"]["default"];
+    assert_eq!(q["succeeded"].as_i64(), Some(enqueued as i64), "{stats}");
+    for state in ["pending", "running", "dead"] {
+        assert!(q.get(state).is_none(), "{state}: {stats}");
+    }
+    let (_, again) = server.get("/api/jobs?state=succeeded&perPage=500", Some(&token)).await;
+    let twice = again["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|j| j["attempts"].as_i64() > Some(1)).count())
+        .unwrap_or(0);
+    eprintln!("kill -9 with {done_before}/{N} done: all {N} succeeded after the restart; {twice}+ ran twice");
+}
