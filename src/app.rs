@@ -140,14 +140,17 @@ impl App {
     }
 }
 
-/// Keeps the change feed's outbox to its retention while the server runs (every instance does
-/// it; the statements are idempotent).
+/// Keeps the change feed's outbox and the succeeded jobs to their retention while the server
+/// runs (every instance does it; the statements are idempotent).
 async fn prune_changes(svc: Arc<Service>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         every.tick().await;
         if let Err(e) = svc.prune_changes(crate::store::changes::RETENTION).await {
             tracing::warn!(error = %e, "pruning the change feed's outbox failed; retrying later");
+        }
+        if let Err(e) = svc.prune_jobs(crate::service::jobs::SUCCEEDED_RETENTION).await {
+            tracing::warn!(error = %e, "pruning succeeded jobs failed; retrying later");
         }
     }
 }

@@ -23,6 +23,7 @@ const POOL: &str = "basalt_db_pool_connections";
 const POOL_MAX: &str = "basalt_db_pool_max_connections";
 const FEED_POSITION: &str = "basalt_change_feed_position";
 const FEED_LAG: &str = "basalt_change_feed_lag_seconds";
+const JOBS: &str = "basalt_jobs";
 
 /// Latency buckets in seconds: from a cached read (~1 ms) to the pool's acquire timeout (5 s)
 /// and beyond.
@@ -78,6 +79,7 @@ impl Metrics {
                 FEED_POSITION,
                 "Outbox position of the last change published on this instance's change feed"
             );
+            metrics::describe_gauge!(JOBS, "Jobs in the queue by queue and state");
             metrics::describe_gauge!(
                 FEED_LAG,
                 "Commit-to-publication delay of the last change from another instance"
@@ -146,6 +148,25 @@ impl Metrics {
         metrics::with_local_recorder(&self.recorder, || {
             metrics::gauge!(FEED_POSITION).set(position as f64);
             metrics::gauge!(FEED_LAG).set(lag_ms as f64 / 1000.0);
+        });
+    }
+
+    /// Sets the queue gauges from `(queue, state, count)` (called when scraped): every state of
+    /// each queue seen, 0 when it has none, so a drained state does not keep its old count.
+    pub fn set_jobs(&self, counts: &[(String, String, i64)]) {
+        const STATES: [&str; 5] = ["pending", "running", "succeeded", "failed", "dead"];
+        metrics::with_local_recorder(&self.recorder, || {
+            let mut queues: Vec<&str> = counts.iter().map(|(q, _, _)| q.as_str()).collect();
+            queues.dedup();
+            for q in queues {
+                for state in STATES {
+                    let n = counts
+                        .iter()
+                        .find(|(cq, cs, _)| cq == q && cs == state)
+                        .map_or(0, |(_, _, n)| *n);
+                    metrics::gauge!(JOBS, "queue" => q.to_string(), "state" => state).set(n as f64);
+                }
+            }
         });
     }
 

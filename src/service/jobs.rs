@@ -18,6 +18,8 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 5;
 /// The most attempts a job may ask for.
 pub const MAX_ATTEMPTS: i64 = 100;
+/// How long succeeded jobs are kept (FIXME(#15): from the settings).
+pub const SUCCEEDED_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 /// The furthest into the future a job may be scheduled (one year, in ms).
 pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
 
@@ -393,7 +395,19 @@ impl Service {
         lease_held(self.store.finish_job(id, &req.lease, Outcome::Failed { error, at }).await?)
     }
 
-    // The runner's calls (no caller to check: it is the server itself).
+    // The server's own calls (no caller to check).
+
+    /// Deletes jobs that succeeded more than `retention` ago (dead ones stay for operators).
+    pub async fn prune_jobs(&self, retention: std::time::Duration) -> Result<u64> {
+        let cutoff = chrono::Utc::now().timestamp_millis()
+            - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        Ok(self.store.prune_jobs(cutoff).await?)
+    }
+
+    /// Jobs per (queue, state), for metrics.
+    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        Ok(self.store.job_counts().await?)
+    }
 
     pub async fn claim_jobs(&self, claim: Claim) -> Result<Vec<Job>> {
         Ok(self.store.claim_jobs(claim).await?)

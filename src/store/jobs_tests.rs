@@ -139,6 +139,11 @@ async fn queue_semantics(store: Store) {
     assert!(items.iter().all(|j| j.state == "pending"));
     let counts = store.job_counts().await.expect("counts");
     assert!(counts.iter().any(|(q, s, n)| q == "q" && s == "succeeded" && *n >= 1), "{counts:?}");
+    // Pruning takes succeeded jobs finished before the cut-off, and nothing else.
+    assert_eq!(store.prune_jobs(now() - 60_000).await.expect("prune"), 0, "too recent");
+    assert!(store.prune_jobs(now() + 1).await.expect("prune") >= 1);
+    assert!(store.job("high").await.expect("read").is_none(), "succeeded and old: gone");
+    assert!(store.job("lease").await.expect("read").is_some(), "pending stays");
     store.close().await;
 }
 

@@ -402,6 +402,11 @@ impl Store {
         self.commit(w).await.map(drop)
     }
 
+    /// Deletes the jobs that succeeded before `cutoff` (Unix ms); returns how many.
+    pub async fn prune_jobs(&self, cutoff: i64) -> Result<u64, StoreError> {
+        self.job_op(|out| work::Op::PruneJobs { cutoff, out }).await
+    }
+
     /// A dead job back to pending with fresh attempts; `false` if it is not dead.
     pub async fn revive_job(&self, id: &str) -> Result<bool, StoreError> {
         let (id, now) = (id.to_string(), chrono::Utc::now().timestamp_millis());

@@ -76,6 +76,11 @@ pub(crate) enum Op {
     BuryExpiredJobs {
         now: i64,
     },
+    /// Deletes jobs that succeeded before `cutoff`; the count goes to `out`.
+    PruneJobs {
+        cutoff: i64,
+        out: jobs::Slot<u64>,
+    },
     ReviveJob {
         id: String,
         now: i64,
@@ -246,6 +251,10 @@ pub(crate) async fn run<T: Tx>(
             }
             Op::BuryExpiredJobs { now } => {
                 jobs::bury_expired(tx, *now).await?;
+            }
+            Op::PruneJobs { cutoff, out } => {
+                let n = jobs::prune(tx, *cutoff).await?;
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = n;
             }
             Op::ReviveJob { id, now, out } => {
                 let done = jobs::revive(tx, id, *now).await?;

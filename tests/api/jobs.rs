@@ -97,6 +97,28 @@ async fn jobs_are_enqueued_run_and_operated() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(stats["queues"]["default"]["succeeded"], 1, "{stats}");
     assert_eq!(stats["queues"]["media"]["pending"], 2, "{stats}");
+    // The same counts on /api/metrics, every state of a queue present.
+    let res = app
+        .client
+        .get(format!("{}/api/metrics", app.url))
+        .header("Authorization", su.as_str())
+        .send()
+        .await
+        .expect("metrics");
+    let text = res.text().await.expect("metrics");
+    let line = |q: &str, s: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("basalt_jobs{")
+                    && l.contains(&format!("queue=\"{q}\""))
+                    && l.contains(&format!("state=\"{s}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    };
+    assert_eq!(line("default", "succeeded").as_deref(), Some("1"), "{text}");
+    assert_eq!(line("media", "pending").as_deref(), Some("2"), "{text}");
+    assert_eq!(line("media", "dead").as_deref(), Some("0"), "{text}");
 }
 
 #[tokio::test]

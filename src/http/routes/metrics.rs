@@ -26,6 +26,10 @@ pub async fn render(
     s.metrics.set_pool(pool.max, pool.idle, pool.in_use);
     let (position, lag_ms) = s.svc.feed_stats();
     s.metrics.set_feed(position, lag_ms);
+    match s.svc.job_counts().await {
+        Ok(counts) => s.metrics.set_jobs(&counts),
+        Err(e) => tracing::debug!(error = %e, "metrics: counting jobs failed"),
+    }
     let content_type = HeaderValue::from_static(metrics::CONTENT_TYPE);
     Ok(([(CONTENT_TYPE, content_type)], s.metrics.render()).into_response())
 }
