@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         action: SuperuserCmd,
     },
+    /// Lists, retries and purges background jobs.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsCmd,
+    },
     /// Applies pending system migrations and exits.
     Migrate,
     /// Copies a SQLite project (collections, records, system tables) into PostgreSQL.
@@ -66,6 +71,32 @@ enum Command {
         /// Rows read and written per batch.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         batch_size: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCmd {
+    /// Lists jobs, newest first: id, queue, kind, state, attempts, last error.
+    Ls {
+        #[arg(long)]
+        queue: Option<String>,
+        /// pending, running, succeeded, failed or dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Sends a dead job back to pending with fresh attempts.
+    Retry { id: String },
+    /// Deletes finished jobs: succeeded (default) or dead ones, finished more than
+    /// --older-than-days ago (0: all).
+    Purge {
+        #[arg(long, default_value = "succeeded")]
+        state: String,
+        #[arg(long, default_value_t = 0)]
+        older_than_days: u64,
     },
 }
 
@@ -127,12 +158,51 @@ pub async fn run() -> anyhow::Result<()> {
             }
             svc.close().await;
         }
+        Command::Jobs { action } => {
+            let svc = open_service(&config).await?;
+            let res = jobs_command(&svc, action).await;
+            svc.close().await;
+            res?;
+        }
         Command::Migrate => {
             let svc = open_service(&config).await.context("migrating")?;
             svc.close().await;
             println_out("Migrations applied.");
         }
         Command::MigrateDb { from, to, batch_size } => migrate_db(&from, &to, batch_size).await?,
+    }
+    Ok(())
+}
+
+/// `basalt jobs …`.
+async fn jobs_command(svc: &crate::service::Service, action: JobsCmd) -> anyhow::Result<()> {
+    match action {
+        JobsCmd::Ls { queue, state, kind, limit } => {
+            let jobs = svc
+                .jobs_for_cli(queue.as_deref(), state.as_deref(), kind.as_deref(), limit)
+                .await
+                .map_err(describe)?;
+            let mut out = String::from("ID               QUEUE        KIND                 STATE      ATTEMPTS  LAST ERROR");
+            for j in jobs {
+                let error: String = j.last_error.chars().take(60).collect();
+                out.push_str(&format!(
+                    "\n{:<16} {:<12} {:<20} {:<10} {:>3}/{:<4}  {}",
+                    j.id, j.queue, j.kind, j.state, j.attempts, j.max_attempts, error
+                ));
+            }
+            println_out(&out);
+        }
+        JobsCmd::Retry { id } => {
+            if !svc.revive_job(&id).await.map_err(describe)? {
+                anyhow::bail!("job {id:?} is not dead (or does not exist)");
+            }
+            println_out(&format!("Job {id} is pending again."));
+        }
+        JobsCmd::Purge { state, older_than_days } => {
+            let age = std::time::Duration::from_secs(older_than_days.saturating_mul(86_400));
+            let n = svc.purge_jobs(&state, age).await.map_err(describe)?;
+            println_out(&format!("Deleted {n} {state} jobs."));
+        }
     }
     Ok(())
 }

@@ -399,9 +399,34 @@ impl Service {
 
     /// Deletes jobs that succeeded more than `retention` ago (dead ones stay for operators).
     pub async fn prune_jobs(&self, retention: std::time::Duration) -> Result<u64> {
+        self.purge_jobs("succeeded", retention).await
+    }
+
+    /// Deletes jobs in `state` (`succeeded` or `dead`) that finished more than `age` ago
+    /// (`basalt jobs purge`).
+    pub async fn purge_jobs(&self, state: &str, age: std::time::Duration) -> Result<u64> {
+        if !matches!(state, "succeeded" | "dead") {
+            return Err(ServiceError::bad("Only succeeded or dead jobs can be purged."));
+        }
         let cutoff = chrono::Utc::now().timestamp_millis()
-            - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        Ok(self.store.prune_jobs(cutoff).await?)
+            - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+        Ok(self.store.prune_jobs(state, cutoff).await?)
+    }
+
+    /// Jobs, newest first (`basalt jobs ls`).
+    pub async fn jobs_for_cli(
+        &self,
+        queue: Option<&str>,
+        state: Option<&str>,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        Ok(self.store.list_jobs(queue, state, kind, limit.clamp(1, 10_000), 0).await?.0)
+    }
+
+    /// A dead job back to pending (`basalt jobs retry`); `false` if it is not dead.
+    pub async fn revive_job(&self, id: &str) -> Result<bool> {
+        Ok(self.store.revive_job(id).await?)
     }
 
     /// Jobs per (queue, state), for metrics.

@@ -270,11 +270,16 @@ pub(crate) async fn release<T: Tx>(tx: &mut T, owner: &str, now: i64) -> Result<
     tx.exec(&sql, &[Param::Int(now), Param::Text(owner.into())]).await
 }
 
-/// Deletes the jobs that succeeded before `cutoff`; returns how many.
-pub(crate) async fn prune<T: Tx>(tx: &mut T, cutoff: i64) -> Result<u64, StoreError> {
-    let p = tx.dialect().placeholder(1);
-    let sql = format!("DELETE FROM _jobs WHERE state = 'succeeded' AND finished < {p}");
-    tx.exec(&sql, &[Param::Int(cutoff)]).await
+/// Deletes the jobs in `state` (a finished one: succeeded or dead) that finished before
+/// `cutoff`; returns how many.
+pub(crate) async fn prune<T: Tx>(tx: &mut T, state: &str, cutoff: i64) -> Result<u64, StoreError> {
+    let d = tx.dialect();
+    let sql = format!(
+        "DELETE FROM _jobs WHERE state = {} AND finished < {}",
+        d.placeholder(1),
+        d.placeholder(2)
+    );
+    tx.exec(&sql, &[Param::Text(state.into()), Param::Int(cutoff)]).await
 }
 
 /// Sends a dead (or failed) job back to pending with fresh attempts (operators' "retry").

@@ -140,8 +140,12 @@ async fn queue_semantics(store: Store) {
     let counts = store.job_counts().await.expect("counts");
     assert!(counts.iter().any(|(q, s, n)| q == "q" && s == "succeeded" && *n >= 1), "{counts:?}");
     // Pruning takes succeeded jobs finished before the cut-off, and nothing else.
-    assert_eq!(store.prune_jobs(now() - 60_000).await.expect("prune"), 0, "too recent");
-    assert!(store.prune_jobs(now() + 1).await.expect("prune") >= 1);
+    assert_eq!(
+        store.prune_jobs("succeeded", now() - 60_000).await.expect("prune"),
+        0,
+        "too recent"
+    );
+    assert!(store.prune_jobs("succeeded", now() + 1).await.expect("prune") >= 1);
     assert!(store.job("high").await.expect("read").is_none(), "succeeded and old: gone");
     assert!(store.job("lease").await.expect("read").is_some(), "pending stays");
     store.close().await;

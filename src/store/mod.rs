@@ -402,9 +402,11 @@ impl Store {
         self.commit(w).await.map(drop)
     }
 
-    /// Deletes the jobs that succeeded before `cutoff` (Unix ms); returns how many.
-    pub async fn prune_jobs(&self, cutoff: i64) -> Result<u64, StoreError> {
-        self.job_op(|out| work::Op::PruneJobs { cutoff, out }).await
+    /// Deletes the jobs in `state` (succeeded or dead) that finished before `cutoff` (Unix
+    /// ms); returns how many.
+    pub async fn prune_jobs(&self, state: &str, cutoff: i64) -> Result<u64, StoreError> {
+        let state = state.to_string();
+        self.job_op(|out| work::Op::PruneJobs { state, cutoff, out }).await
     }
 
     /// A dead job back to pending with fresh attempts; `false` if it is not dead.

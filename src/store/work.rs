@@ -76,8 +76,9 @@ pub(crate) enum Op {
     BuryExpiredJobs {
         now: i64,
     },
-    /// Deletes jobs that succeeded before `cutoff`; the count goes to `out`.
+    /// Deletes jobs in `state` that finished before `cutoff`; the count goes to `out`.
     PruneJobs {
+        state: String,
         cutoff: i64,
         out: jobs::Slot<u64>,
     },
@@ -252,8 +253,8 @@ pub(crate) async fn run<T: Tx>(
             Op::BuryExpiredJobs { now } => {
                 jobs::bury_expired(tx, *now).await?;
             }
-            Op::PruneJobs { cutoff, out } => {
-                let n = jobs::prune(tx, *cutoff).await?;
+            Op::PruneJobs { state, cutoff, out } => {
+                let n = jobs::prune(tx, state, *cutoff).await?;
                 *out.lock().unwrap_or_else(|p| p.into_inner()) = n;
             }
             Op::ReviveJob { id, now, out } => {

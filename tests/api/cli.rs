@@ -335,3 +335,55 @@ fn config_errors_name_their_source() {
     );
     assert!(!tmp.path().join("x").exists() && !tmp.path().join("data.db").exists());
 }
+
+/// `basalt jobs ls | retry | purge` on a data directory.
+#[tokio::test]
+async fn jobs_commands_list_retry_and_purge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8");
+    let out = run(&["superuser", "upsert", "j@example.com", "password-123456", "--dir", d]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A job that succeeds and one an external worker fails for good, through a server.
+    let server = Server::start(dir.path()).await;
+    let token = server.login("j@example.com", "password-123456").await.expect("login");
+    let (_, ok) = server.post("/api/jobs", Some(&token), json!({"kind": "noop"})).await;
+    let ok_id = ok["id"].as_str().expect("id").to_string();
+    let (_, bad) = server
+        .post("/api/jobs", Some(&token), json!({"kind": "ext", "queue": "x", "maxAttempts": 1}))
+        .await;
+    let bad_id = bad["id"].as_str().expect("id").to_string();
+    let (_, got) = server.post("/api/jobs/claim", Some(&token), json!({"queue": "x"})).await;
+    let lease = got["items"][0]["lease"].clone();
+    let (status, _) = server
+        .post(
+            &format!("/api/jobs/{bad_id}/fail"),
+            Some(&token),
+            json!({"lease": lease, "error": "nope"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get(&format!("/api/jobs/{ok_id}"), Some(&token)).await.1["state"] != "succeeded" {
+        assert!(Instant::now() < deadline, "the noop job ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.terminate().await, Some(0));
+
+    let ls = stdout(&run(&["jobs", "ls", "--dir", d]));
+    let line = |id: &str| ls.lines().find(|l| l.starts_with(id)).unwrap_or_default().to_string();
+    assert!(line(&ok_id).contains("succeeded"), "{ls}");
+    assert!(line(&bad_id).contains("dead") && line(&bad_id).contains("nope"), "{ls}");
+    let dead = stdout(&run(&["jobs", "ls", "--state", "dead", "--dir", d]));
+    assert!(dead.contains(&bad_id) && !dead.contains(&ok_id), "{dead}");
+
+    assert!(run(&["jobs", "retry", &bad_id, "--dir", d]).status.success());
+    let again = run(&["jobs", "retry", &bad_id, "--dir", d]);
+    assert!(!again.status.success(), "only dead jobs");
+    let pending = stdout(&run(&["jobs", "ls", "--state", "pending", "--dir", d]));
+    assert!(pending.contains(&bad_id), "{pending}");
+
+    let purged = run(&["jobs", "purge", "--dir", d]);
+    assert!(stdout(&purged).contains("Deleted 1 succeeded jobs."), "{}", stdout(&purged));
+    assert!(!stdout(&run(&["jobs", "ls", "--dir", d])).contains(&ok_id));
+    assert!(!run(&["jobs", "purge", "--state", "pending", "--dir", d]).status.success());
+}
