@@ -550,3 +550,82 @@ async fn shutdown_ends_the_streams() {
     let end = tokio::time::timeout(Duration::from_secs(5), sse.res.chunk()).await;
     assert!(matches!(end, Ok(Ok(None)) | Ok(Err(_))), "the stream ended: {end:?}");
 }
+
+/// Cascaded deletes send a delete for every record they remove, and auth records follow
+/// email visibility as in the REST API (the owner sees its email, others do not unless it is
+/// visible).
+#[tokio::test]
+async fn cascades_and_email_visibility() {
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    collections(&app, &su).await;
+    let posts = app.get("/api/collections/posts", Some(&su)).await.1["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.create_collection(
+        &su,
+        json!({"name": "comments", "type": "base", "listRule": "", "viewRule": "", "createRule": "",
+            "fields": [{"name": "body", "type": "text"},
+                       {"name": "post", "type": "relation", "collectionId": posts, "maxSelect": 1,
+                        "cascadeDelete": true}]}),
+    )
+    .await;
+    let (status, post) =
+        app.post("/api/collections/posts/records", None, json!({"title": "p"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let post_id = post["id"].as_str().expect("id").to_string();
+    for body in ["c1", "c2"] {
+        let (status, _) = app
+            .post("/api/collections/comments/records", None, json!({"body": body, "post": post_id}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let mut guest = Sse::open(&app).await;
+    assert_eq!(
+        guest.subscribe(&app, None, &["comments/*", "posts/*"]).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, _) = app.delete(&format!("/api/collections/posts/records/{post_id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut got = Vec::new();
+    while let Some(f) = guest.try_next(Duration::from_millis(500)).await {
+        let r = &f.data["record"];
+        got.push((
+            f.event.clone(),
+            f.data["action"].as_str().unwrap_or("").to_string(),
+            r["body"].as_str().or(r["title"].as_str()).unwrap_or("").to_string(),
+        ));
+    }
+    got.sort();
+    let want: Vec<(String, String, String)> =
+        [("comments/*", "c1"), ("comments/*", "c2"), ("posts/*", "p")]
+            .iter()
+            .map(|(e, t)| (e.to_string(), "delete".to_string(), t.to_string()))
+            .collect();
+    assert_eq!(got, want);
+
+    // Email visibility: users' rules let anyone list them here; the owner sees its own email.
+    let (status, _) = app
+        .patch("/api/collections/users", Some(&su), json!({"listRule": "", "viewRule": ""}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (alice, alice_token) = app.create_user("alice@example.com", "password123").await;
+    let mut own = Sse::open(&app).await;
+    let mut other = Sse::open(&app).await;
+    assert_eq!(own.subscribe(&app, Some(&alice_token), &["users/*"]).await, StatusCode::NO_CONTENT);
+    assert_eq!(other.subscribe(&app, None, &["users/*"]).await, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .patch(
+            &format!("/api/collections/users/records/{alice}"),
+            Some(&su),
+            json!({"name": "Alice"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mine = own.next().await;
+    assert_eq!(mine.data["record"]["email"], "alice@example.com");
+    let theirs = other.next().await;
+    assert_eq!(theirs.data["record"]["name"], "Alice");
+    assert!(theirs.data["record"].get("email").is_none(), "{:?}", theirs.data);
+}
