@@ -307,6 +307,31 @@ impl Hub {
         let schema = svc.schema();
         let Some(coll) = schema.by_id(&change.collection_id).cloned() else { return };
         self.follow_auth_change(svc, &coll, change).await;
+        // The clients with a topic on this record, each with its auth as it stands now.
+        type Matched = (Arc<Client>, Option<AuthRecord>, Vec<(Arc<Topic>, bool)>);
+        let mut matched: Vec<Matched> = Vec::new();
+        for client in self.snapshot() {
+            let mut state = client.state();
+            if state.auth.as_ref().is_some_and(|a| !auth_still_valid(&schema, a)) {
+                // PocketBase unbinds clients when their auth collection is deleted or its
+                // token secret changes; here it happens before the next event is checked.
+                state.auth = None;
+            }
+            let topics: Vec<_> = state
+                .topics
+                .iter()
+                .filter_map(|t| t.matches(&coll, &change.record_id).map(|l| (t.clone(), l)))
+                .collect();
+            if !topics.is_empty() {
+                let auth = state.auth.clone();
+                drop(state);
+                matched.push((client, auth, topics));
+            }
+        }
+        if matched.is_empty() {
+            // Nobody listens to this record: no read.
+            return;
+        }
         let deleted = change.action == Action::Delete;
         // The record every subscriber's view starts from: read once per change (the state
         // now, as PocketBase sends it), or for a delete the row the feed carries.
@@ -324,24 +349,7 @@ impl Hub {
         // The same view (auth, rule, options) is decided and rendered once per change.
         let mut seen: HashMap<(String, bool, String), Option<String>> = HashMap::new();
         let mut dropped = Vec::new();
-        for client in self.snapshot() {
-            let (auth, topics): (Option<AuthRecord>, Vec<(Arc<Topic>, bool)>) = {
-                let mut state = client.state();
-                if state.auth.as_ref().is_some_and(|a| !auth_still_valid(&schema, a)) {
-                    // PocketBase unbinds clients when their auth collection is deleted or its
-                    // token secret changes; here it happens before the next event is checked.
-                    state.auth = None;
-                }
-                let topics: Vec<_> = state
-                    .topics
-                    .iter()
-                    .filter_map(|t| t.matches(&coll, &change.record_id).map(|l| (t.clone(), l)))
-                    .collect();
-                if topics.is_empty() {
-                    continue;
-                }
-                (state.auth.clone(), topics)
-            };
+        for (client, auth, topics) in matched {
             let who = auth
                 .as_ref()
                 .map(|a| format!("{}/{}", a.collection.id, a.id()))
@@ -441,8 +449,9 @@ impl Hub {
 /// Whether a bound auth still stands: its collection exists with the token secret it had.
 fn auth_still_valid(schema: &crate::model::collection::Schema, auth: &AuthRecord) -> bool {
     use crate::model::collection::TokenKind;
-    let secret =
-        |c: &Collection| c.auth.as_ref().map(|a| a.tokens.get(TokenKind::Auth).secret.clone());
+    fn secret(c: &Collection) -> Option<&str> {
+        c.auth.as_ref().map(|a| a.tokens.get(TokenKind::Auth).secret.as_str())
+    }
     schema.by_id(&auth.collection.id).is_some_and(|now| secret(now) == secret(&auth.collection))
 }
 
