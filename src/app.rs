@@ -47,7 +47,11 @@ pub enum AppError {
 pub async fn open_service(config: &Config) -> Result<Arc<Service>, AppError> {
     let files = file_store(config)?;
     let store = Arc::new(Store::open(&config.db).await?);
-    Ok(Arc::new(Service::new(store, files).await?))
+    let outbound = crate::service::Outbound {
+        sendmail: config.sendmail.clone(),
+        webhooks_allow: config.webhooks_allow.clone(),
+    };
+    Ok(Arc::new(Service::new(store, files, outbound).await?))
 }
 
 /// Where uploaded files live: the S3 bucket when one is configured, else `<dir>/storage`.
@@ -108,8 +112,9 @@ impl App {
             self.svc.clone(),
             self.jobs.clone(),
             jobs::builtin_handlers(),
-            jobs_stop,
+            jobs_stop.clone(),
         ));
+        let ticker = tokio::spawn(jobs::cron::run(self.svc.clone(), jobs_stop));
         // Realtime streams never finish on their own: end them when shutdown starts, so the
         // graceful shutdown does not wait for them.
         let closing = hub.clone();
@@ -128,6 +133,7 @@ impl App {
         dispatch.abort();
         // Running jobs get the runner's grace period; then their leases are given back.
         let _ = stop_jobs.send(true);
+        let _ = ticker.await;
         if let Err(e) = runner.await {
             tracing::warn!(error = %e, "the job runner ended abnormally");
         }

@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         action: JobsCmd,
     },
+    /// Lists, saves and removes cron schedules (each tick enqueues a job).
+    Crons {
+        #[command(subcommand)]
+        action: CronsCmd,
+    },
     /// Applies pending system migrations and exits.
     Migrate,
     /// Copies a SQLite project (collections, records, system tables) into PostgreSQL.
@@ -98,6 +103,25 @@ enum JobsCmd {
         #[arg(long, default_value_t = 0)]
         older_than_days: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum CronsCmd {
+    /// Lists the schedules: id, expression, kind, queue, last tick.
+    Ls,
+    /// Creates or replaces a schedule: a five-field expression (UTC) or @hourly, @daily…
+    Set {
+        id: String,
+        expression: String,
+        kind: String,
+        #[arg(long)]
+        queue: Option<String>,
+        /// The job's payload, JSON.
+        #[arg(long)]
+        payload: Option<String>,
+    },
+    /// Removes a schedule.
+    Rm { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +188,12 @@ pub async fn run() -> anyhow::Result<()> {
             svc.close().await;
             res?;
         }
+        Command::Crons { action } => {
+            let svc = open_service(&config).await?;
+            let res = crons_command(&svc, action).await;
+            svc.close().await;
+            res?;
+        }
         Command::Migrate => {
             let svc = open_service(&config).await.context("migrating")?;
             svc.close().await;
@@ -202,6 +232,44 @@ async fn jobs_command(svc: &crate::service::Service, action: JobsCmd) -> anyhow:
             let age = std::time::Duration::from_secs(older_than_days.saturating_mul(86_400));
             let n = svc.purge_jobs(&state, age).await.map_err(describe)?;
             println_out(&format!("Deleted {n} {state} jobs."));
+        }
+    }
+    Ok(())
+}
+
+/// `basalt crons …`.
+async fn crons_command(svc: &crate::service::Service, action: CronsCmd) -> anyhow::Result<()> {
+    match action {
+        CronsCmd::Ls => {
+            let mut out = String::from("ID                   EXPRESSION        KIND                 QUEUE        LAST TICK");
+            for c in svc.crons().await.map_err(describe)? {
+                let last = if c.last_tick == 0 {
+                    "never".to_string()
+                } else {
+                    chrono::DateTime::from_timestamp_millis(c.last_tick)
+                        .map_or_else(String::new, |d| d.to_rfc3339())
+                };
+                out.push_str(&format!(
+                    "\n{:<20} {:<17} {:<20} {:<12} {}",
+                    c.id, c.expression, c.kind, c.queue, last
+                ));
+            }
+            println_out(&out);
+        }
+        CronsCmd::Set { id, expression, kind, queue, payload } => {
+            let payload = payload
+                .map(|p| serde_json::from_str(&p))
+                .transpose()
+                .context("--payload is not JSON")?;
+            let req = crate::service::crons::CronRequest { expression, kind, queue, payload };
+            let c = svc.put_cron_cli(&id, req).await.map_err(describe)?;
+            println_out(&format!("Saved cron {} ({}).", c.id, c.expression));
+        }
+        CronsCmd::Rm { id } => {
+            if !svc.delete_cron_cli(&id).await.map_err(describe)? {
+                anyhow::bail!("no cron {id:?}");
+            }
+            println_out(&format!("Removed cron {id}."));
         }
     }
     Ok(())

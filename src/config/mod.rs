@@ -41,6 +41,11 @@ pub struct Config {
     /// Seconds a job runner's claim holds a job (renewed while it runs): how soon the jobs of
     /// an instance that died are taken by another.
     pub jobs_lease: std::time::Duration,
+    /// The command mail goes through when SMTP is disabled in the settings (`sendmail -i -t`).
+    pub sendmail: String,
+    /// Networks webhooks may reach although they are private, loopback or link-local (none by
+    /// default: a webhook URL must not reach into the server's own network).
+    pub webhooks_allow: Vec<ipnet::IpNet>,
 }
 
 /// An S3-compatible bucket, PocketBase's `s3` settings (`forcePathStyle` for MinIO, moto and
@@ -127,9 +132,12 @@ const S3_FORCE_PATH_STYLE: Key =
 const LOG: Key = Key { file: "log", env: "BASALT_LOG", flag: None };
 const LOG_FORMAT: Key = Key { file: "log_format", env: "BASALT_LOG_FORMAT", flag: None };
 const JOBS_LEASE: Key = Key { file: "jobs_lease", env: "BASALT_JOBS_LEASE", flag: None };
+const SENDMAIL: Key = Key { file: "sendmail", env: "BASALT_SENDMAIL", flag: None };
+const WEBHOOKS_ALLOW: Key =
+    Key { file: "webhooks_allow", env: "BASALT_WEBHOOKS_ALLOW", flag: None };
 
 /// Every setting (README's "Configuration" table lists the same; a test compares them).
-pub const KEYS: [Key; 13] = [
+pub const KEYS: [Key; 15] = [
     HTTP,
     DIR,
     DB,
@@ -143,11 +151,14 @@ pub const KEYS: [Key; 13] = [
     LOG,
     LOG_FORMAT,
     JOBS_LEASE,
+    SENDMAIL,
+    WEBHOOKS_ALLOW,
 ];
 
 const DEFAULT_HTTP: ([u8; 4], u16) = ([127, 0, 0, 1], 8090);
 const DEFAULT_DIR: &str = "./basalt_data";
 const DEFAULT_JOBS_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+const DEFAULT_SENDMAIL: &str = "sendmail";
 
 /// The config file's shape: every key optional, any other key an error naming it.
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +178,8 @@ struct FileValues {
     log: Option<String>,
     log_format: Option<String>,
     jobs_lease: Option<String>,
+    sendmail: Option<String>,
+    webhooks_allow: Option<String>,
 }
 
 /// `true` or `"true"` in the config file.
@@ -194,6 +207,8 @@ impl Default for Config {
             log: None,
             log_format: LogFormat::Text,
             jobs_lease: DEFAULT_JOBS_LEASE,
+            sendmail: DEFAULT_SENDMAIL.into(),
+            webhooks_allow: Vec::new(),
         }
     }
 }
@@ -276,8 +291,39 @@ impl Config {
             },
             None => DEFAULT_JOBS_LEASE,
         };
-        Ok(Config { http, dir, db, s3, metrics_token, log, log_format, jobs_lease })
+        let sendmail = text
+            .pick(SENDMAIL, from_file.sendmail)
+            .map_or_else(|| DEFAULT_SENDMAIL.to_string(), |(v, _)| v);
+        let webhooks_allow = match text.pick(WEBHOOKS_ALLOW, from_file.webhooks_allow) {
+            Some((v, origin)) => parse_networks(&v).map_err(|m| origin.invalid(m))?,
+            None => Vec::new(),
+        };
+        Ok(Config {
+            http,
+            dir,
+            db,
+            s3,
+            metrics_token,
+            log,
+            log_format,
+            jobs_lease,
+            sendmail,
+            webhooks_allow,
+        })
     }
+}
+
+/// `10.0.0.0/8, 127.0.0.1, ::1`: networks (CIDR) or single addresses, comma-separated.
+fn parse_networks(v: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{s:?} is not a network (10.0.0.0/8) or an IP address"))
+        })
+        .collect()
 }
 
 impl LogFormat {

@@ -24,6 +24,7 @@ const POOL_MAX: &str = "basalt_db_pool_max_connections";
 const FEED_POSITION: &str = "basalt_change_feed_position";
 const FEED_LAG: &str = "basalt_change_feed_lag_seconds";
 const JOBS: &str = "basalt_jobs";
+const JOBS_WAIT: &str = "basalt_jobs_oldest_pending_seconds";
 
 /// Latency buckets in seconds: from a cached read (~1 ms) to the pool's acquire timeout (5 s)
 /// and beyond.
@@ -80,6 +81,10 @@ impl Metrics {
                 "Outbox position of the last change published on this instance's change feed"
             );
             metrics::describe_gauge!(JOBS, "Jobs in the queue by queue and state");
+            metrics::describe_gauge!(
+                JOBS_WAIT,
+                "How long the oldest due pending job of a queue has waited to start"
+            );
             metrics::describe_gauge!(
                 FEED_LAG,
                 "Commit-to-publication delay of the last change from another instance"
@@ -166,6 +171,15 @@ impl Metrics {
                         .map_or(0, |(_, _, n)| *n);
                     metrics::gauge!(JOBS, "queue" => q.to_string(), "state" => state).set(n as f64);
                 }
+            }
+        });
+    }
+
+    /// Sets the wait of each queue's oldest due pending job (queue latency), in seconds.
+    pub fn set_job_waits(&self, waits: &[(String, i64)]) {
+        metrics::with_local_recorder(&self.recorder, || {
+            for (q, ms) in waits {
+                metrics::gauge!(JOBS_WAIT, "queue" => q.clone()).set(*ms as f64 / 1000.0);
             }
         });
     }

@@ -8,7 +8,9 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::http::metrics::Metrics;
-use crate::http::routes::{auth, collections, files, health, jobs, metrics, realtime, records};
+use crate::http::routes::{
+    auth, collections, files, health, jobs, metrics, realtime, records, settings,
+};
 use crate::http::{admin_ui, middleware, observe, AppState};
 
 /// The whole HTTP application as one service (`axum::serve` takes it through
@@ -43,6 +45,12 @@ pub fn router(state: AppState) -> impl Edged {
         .route("/api/jobs/{id}/fail", post(jobs::fail))
         .route("/api/jobs/{id}", get(jobs::view))
         .route("/api/jobs/{id}/retry", post(jobs::retry))
+        .route("/api/settings", get(settings::get).patch(settings::patch))
+        .route("/api/crons", get(settings::crons))
+        .route(
+            "/api/crons/{id}",
+            post(settings::run_cron).put(settings::put_cron).delete(settings::delete_cron),
+        )
         .route("/api/files/token", post(files::token))
         .route("/api/files/{c}/{id}/{name}", get(files::download).head(files::download))
         .route("/_/", get(admin_ui::index))

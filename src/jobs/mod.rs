@@ -1,11 +1,14 @@
 //! The in-process job runner: claims due jobs of the kinds it has handlers for, runs each on
 //! its own task under a timeout (a panic or a hang fails that attempt only), extends leases while
 //! a job runs, and records the outcome: success, or a retry with exponential backoff and jitter,
-//! or `dead` once the attempts are spent (the store decides). It wakes on a local enqueue and
-//! otherwise polls (other instances' jobs, delayed jobs, expired leases). On shutdown it stops
+//! or `dead` once the attempts are spent (the store decides). It wakes on a local enqueue, on
+//! the change feed's signal from other instances (PostgreSQL), and otherwise polls (delayed
+//! jobs, expired leases, lost signals). On shutdown it stops
 //! claiming, lets running jobs finish up to a grace period, then gives back the leases it holds.
 //!
 //! Kinds without a handler here stay for other workers. Must not: know HTTP.
+
+pub mod cron;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -79,6 +82,16 @@ pub fn builtin_handlers() -> HashMap<String, Handler> {
         }),
     );
     h.insert(
+        crate::service::mail::EMAIL.into(),
+        Arc::new(|svc, job| {
+            Box::pin(async move { svc.run_email(&job.payload).await.map(|()| None) })
+        }),
+    );
+    h.insert(
+        crate::store::webhooks::WEBHOOK.into(),
+        Arc::new(|svc, job| Box::pin(async move { svc.run_webhook(&job.payload).await })),
+    );
+    h.insert(
         crate::service::files::FILES_SWEEP.into(),
         Arc::new(|svc, job| {
             Box::pin(async move { svc.run_files_sweep(&job.payload).await.map(|()| None) })
@@ -102,6 +115,8 @@ pub async fn run(
     // not at the next poll.
     let freed = Arc::new(Notify::new());
     let mut last_bury = tokio::time::Instant::now();
+    // Other instances' enqueues (PostgreSQL): the change feed's signal, sent after their commit.
+    let remote = svc.remote_jobs_signal();
     loop {
         if *stop.borrow() {
             break;
@@ -150,8 +165,15 @@ pub async fn run(
         if claimed > 0 && claimed == free {
             continue;
         }
+        let remote = async {
+            match &remote {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = svc.jobs_ready().notified() => {}
+            _ = remote => {}
             _ = freed.notified() => {}
             _ = tokio::time::sleep(cfg.poll) => {}
             _ = stop.changed() => {}

@@ -131,6 +131,68 @@ impl TokenConfigs {
     }
 }
 
+/// A webhook of a collection: each create/update/delete named in `events` whose record matches
+/// `filter` is POSTed to `url`, signed with `secret` (write-only, like token secrets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+    /// `create`, `update`, `delete`.
+    pub events: Vec<String>,
+    /// On the record's own fields; empty: every record.
+    pub filter: Rule,
+}
+
+/// The webhook events.
+pub const WEBHOOK_EVENTS: [&str; 3] = ["create", "update", "delete"];
+
+impl Webhook {
+    fn to_json(&self, with_secrets: bool) -> Value {
+        let mut o = json!({"id": self.id, "url": self.url, "events": self.events,
+                           "filter": self.filter.raw().unwrap_or_default()});
+        if with_secrets {
+            o["secret"] = json!(self.secret);
+        }
+        o
+    }
+
+    /// Reads API JSON; `old` supplies the secret when the JSON leaves it out (write-only).
+    fn from_json(v: &Value, old: &[Webhook]) -> Result<Webhook, String> {
+        let o = v.as_object().ok_or("webhooks must be objects")?;
+        let s = |k: &str| -> Result<Option<String>, String> {
+            match o.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(format!("webhook {k} must be a string")),
+            }
+        };
+        let id =
+            s("id")?.filter(|i| !i.is_empty()).unwrap_or_else(|| crate::util::random_alnum(15));
+        let prior = old.iter().find(|w| w.id == id);
+        let secret = match s("secret")?.filter(|x| !x.is_empty()) {
+            Some(x) => x,
+            None => prior.map(|w| w.secret.clone()).unwrap_or_default(),
+        };
+        let events = match o.get("events") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|e| e.as_str().map(str::to_string).ok_or("webhook events must be strings"))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err("webhook events must be an array".into()),
+        };
+        let filter = s("filter")?.filter(|f| !f.trim().is_empty());
+        Ok(Webhook {
+            id,
+            url: s("url")?.unwrap_or_default(),
+            secret,
+            events,
+            filter: Rule::new(filter),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Collection {
     pub id: String,
@@ -143,6 +205,8 @@ pub struct Collection {
     pub created: String,
     pub updated: String,
     pub auth: Option<AuthOptions>,
+    /// Basalt's webhooks (not in PocketBase; the key is left out of the JSON when empty).
+    pub webhooks: Vec<Webhook>,
 }
 
 impl Collection {
@@ -176,6 +240,10 @@ impl Collection {
         o.insert("indexes".into(), json!(self.indexes));
         o.insert("created".into(), json!(self.created));
         o.insert("updated".into(), json!(self.updated));
+        if !self.webhooks.is_empty() {
+            let hooks = self.webhooks.iter().map(|w| w.to_json(with_secrets)).collect();
+            o.insert("webhooks".into(), Value::Array(hooks));
+        }
         if let Some(a) = &self.auth {
             for (k, v) in &a.extra {
                 o.insert(k.clone(), v.clone());
@@ -364,6 +432,7 @@ impl Collection {
             created: String::new(),
             updated: String::new(),
             auth,
+            webhooks: Vec::new(),
         }
     }
 
@@ -399,6 +468,16 @@ impl Collection {
                 .iter()
                 .map(|i| i.as_str().map(str::to_string).ok_or("indexes must be strings"))
                 .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = o.get("webhooks") {
+            let items = match v {
+                Value::Null => Vec::new(),
+                Value::Array(a) => a.clone(),
+                _ => return Err("webhooks must be an array".into()),
+            };
+            let old = std::mem::take(&mut self.webhooks);
+            self.webhooks =
+                items.iter().map(|i| Webhook::from_json(i, &old)).collect::<Result<_, _>>()?;
         }
         if let Some(a) = self.auth.as_mut() {
             if let Some(v) = o.get("authRule") {

@@ -530,7 +530,7 @@ static EMAIL_RE: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(&format!(r"^(?:{atext}+(?:\.{atext}+)*|{quoted})@(?:{label}\.)+{tld}\.?$")).ok()
 });
 
-fn is_email(email: &str) -> bool {
+pub fn is_email(email: &str) -> bool {
     EMAIL_RE.as_ref().is_some_and(|re| re.is_match(email))
 }
 

@@ -474,6 +474,12 @@ impl Service {
                 );
             }
         }
+        crate::service::webhooks::validate(
+            &self.store,
+            &me,
+            &self.outbound.webhooks_allow,
+            &mut data,
+        );
         if let Err((i, e)) = self.store.check_indexes(schema, &me) {
             data.insert(
                 "indexes".into(),

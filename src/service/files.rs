@@ -303,7 +303,7 @@ impl Service {
             work.enqueue_job(job);
         }
         match self.store.commit(work).await {
-            Ok(_) => self.jobs_ready.notify_one(),
+            Ok(_) => self.jobs_ready().notify_one(),
             Err(e) => tracing::warn!(error = %e, "queueing file deletions failed; files stay"),
         }
     }

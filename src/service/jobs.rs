@@ -20,6 +20,12 @@ pub const DEFAULT_MAX_ATTEMPTS: i64 = 5;
 pub const MAX_ATTEMPTS: i64 = 100;
 /// How long succeeded jobs are kept (FIXME(#15): from the settings).
 pub const SUCCEEDED_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// Kinds only the server's own producers enqueue.
+const RESERVED_KINDS: [&str; 3] = [
+    crate::store::webhooks::WEBHOOK,
+    crate::service::files::FILES_DELETE,
+    crate::service::files::FILES_SWEEP,
+];
 /// The furthest into the future a job may be scheduled (one year, in ms).
 pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
 
@@ -145,6 +151,22 @@ impl EnqueueRequest {
                 &format!("The payload must be at most {MAX_PAYLOAD_BYTES} bytes of JSON."),
             );
         }
+        // Built-in kinds: payloads checked now rather than failing attempt after attempt; the
+        // server's own producers' kinds are not for the API.
+        if self.kind == crate::service::mail::EMAIL {
+            if let Err(errors) = crate::service::mail::EmailJob::check(&payload) {
+                data.insert("payload".into(), Value::Object(errors));
+            }
+        } else if RESERVED_KINDS.contains(&self.kind.as_str()) {
+            bad(
+                "kind",
+                ErrorCode::InvalidValue,
+                "This kind is enqueued by the server itself, not over the API.",
+            );
+        }
+        let mut bad = |field: &str, code: ErrorCode, message: &str| {
+            data.insert(field.to_string(), error_entry(code, message));
+        };
         let priority = self.priority.unwrap_or(0);
         if !(-1000..=1000).contains(&priority) {
             bad("priority", ErrorCode::InvalidValue, "Must be between -1000 and 1000.");
@@ -203,7 +225,7 @@ impl Service {
         let mut work = self.store.work();
         work.enqueue_job(job);
         self.store.commit(work).await?;
-        self.jobs_ready.notify_one();
+        self.jobs_ready().notify_one();
         if let Some(stored) = self.store.job(&id).await? {
             return Ok(stored);
         }
@@ -249,6 +271,13 @@ impl Service {
             let entry = queues.entry(queue).or_insert_with(|| json!({}));
             entry[state] = json!(n);
         }
+        let now = chrono::Utc::now().timestamp_millis();
+        for a in self.store.job_activity(now).await? {
+            let entry = queues.entry(a.queue).or_insert_with(|| json!({}));
+            entry["oldestPendingAgeMs"] = json!(a.oldest_due.map_or(0, |t| (now - t).max(0)));
+            entry["succeededLastMinute"] = json!(a.succeeded);
+            entry["failedLastMinute"] = json!(a.failed);
+        }
         Ok(json!({ "queues": queues }))
     }
 
@@ -261,7 +290,7 @@ impl Service {
                 Some(_) => Err(ServiceError::bad("Only dead jobs can be retried.")),
             };
         }
-        self.jobs_ready.notify_one();
+        self.jobs_ready().notify_one();
         self.store.job(id).await?.ok_or_else(ServiceError::not_found)
     }
 
@@ -430,6 +459,23 @@ impl Service {
     }
 
     /// Jobs per (queue, state), for metrics.
+    /// Per queue: the oldest due pending job's wait in ms (metrics).
+    pub async fn job_waits(&self) -> Result<Vec<(String, i64)>> {
+        let now = chrono::Utc::now().timestamp_millis();
+        Ok(self
+            .store
+            .job_activity(now)
+            .await?
+            .into_iter()
+            .map(|a| (a.queue, a.oldest_due.map_or(0, |t| (now - t).max(0))))
+            .collect())
+    }
+
+    /// Woken when another instance signals new changes or jobs (PostgreSQL); `None` on SQLite.
+    pub fn remote_jobs_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        self.store.feed_signal()
+    }
+
     pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>> {
         Ok(self.store.job_counts().await?)
     }
@@ -456,6 +502,6 @@ impl Service {
 
     /// Wakes the runner: a job was enqueued on this instance.
     pub fn jobs_ready(&self) -> &tokio::sync::Notify {
-        &self.jobs_ready
+        self.store.jobs_ready()
     }
 }

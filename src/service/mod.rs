@@ -6,14 +6,18 @@
 
 pub mod auth;
 pub mod collections;
+pub mod crons;
 mod expand;
 pub mod files;
 pub mod jobs;
+pub mod mail;
 pub mod params;
 pub mod passwords;
 pub mod realtime;
 pub mod records;
 mod render;
+pub mod settings;
+pub mod webhooks;
 
 use std::sync::{Arc, RwLock};
 
@@ -121,14 +125,32 @@ pub struct Service {
     thumbs: Arc<Thumbnailer>,
     /// Hot files' metadata and small files' bytes (see `files::cache`).
     file_cache: Arc<FileCache>,
-    /// Signalled when a job is enqueued here (the runner waits on it between polls).
-    jobs_ready: tokio::sync::Notify,
+    /// How mail and webhooks leave the server.
+    outbound: Outbound,
+    webhook_client: std::sync::OnceLock<reqwest13::Client>,
+    /// Signalled when a cron schedule is saved or removed here.
+    crons_changed: tokio::sync::Notify,
+}
+
+/// How side effects reach the outside (from the boot config).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// The command mail goes through while SMTP is disabled (`sendmail -i -t`).
+    pub sendmail: String,
+    /// Networks webhooks may reach although private, loopback or link-local.
+    pub webhooks_allow: Vec<ipnet::IpNet>,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound { sendmail: "sendmail".into(), webhooks_allow: Vec::new() }
+    }
 }
 
 impl Service {
     /// Loads the schema and creates the default collections of a fresh data directory.
     /// `files` holds the records' uploaded files.
-    pub async fn new(store: Arc<Store>, files: FileStore) -> Result<Service> {
+    pub async fn new(store: Arc<Store>, files: FileStore, outbound: Outbound) -> Result<Service> {
         let thumbs = Arc::new(Thumbnailer::new(files.clone(), ThumbLimits::default()));
         let svc = Service {
             store,
@@ -137,11 +159,22 @@ impl Service {
             files,
             thumbs,
             file_cache: Arc::new(FileCache::new(FILE_CACHE_BYTES, FILE_CACHE_MAX_OBJECT)),
-            jobs_ready: tokio::sync::Notify::new(),
+            outbound,
+            webhook_client: std::sync::OnceLock::new(),
+            crons_changed: tokio::sync::Notify::new(),
         };
         svc.reload_schema().await?;
         svc.ensure_default_collections().await?;
         Ok(svc)
+    }
+
+    /// The HTTP client of webhook deliveries (built on first use).
+    pub(crate) fn webhook_client(&self) -> std::result::Result<reqwest13::Client, String> {
+        if let Some(c) = self.webhook_client.get() {
+            return Ok(c.clone());
+        }
+        let c = webhooks::client(&self.outbound.webhooks_allow)?;
+        Ok(self.webhook_client.get_or_init(|| c).clone())
     }
 
     /// Stops using the database: checkpoints SQLite's WAL or closes the PostgreSQL pool.

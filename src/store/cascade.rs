@@ -94,7 +94,7 @@ pub(crate) async fn delete<T: Tx>(
             continue;
         };
         let pending = Pending::new(&done.coll.id, &done.id, Action::Delete);
-        changed.push(match deleted_row(done.coll, json) {
+        changed.push(match decode_row_json(done.coll, json) {
             Some(row) => pending.with_record(&row),
             None => pending,
         });
@@ -153,7 +153,7 @@ async fn remove_reference<T: Tx>(
 }
 
 /// The row `Dialect::row_json` returned, decoded as a read would decode it.
-fn deleted_row(coll: &Collection, json: &str) -> Option<crate::store::Row> {
+pub(crate) fn decode_row_json(coll: &Collection, json: &str) -> Option<crate::store::Row> {
     let chunks: Vec<Vec<serde_json::Value>> = serde_json::from_str(json).ok()?;
     let mut values = chunks.into_iter().flatten();
     let row = stored::decode_row(coll, |_| {

@@ -49,7 +49,35 @@ pub struct Job {
     pub result: Option<Value>,
     pub created: i64,
     pub updated: i64,
+    /// When the current (or last) attempt started; `None` before the first.
+    #[serde(default)]
+    pub started: Option<i64>,
     pub finished: Option<i64>,
+}
+
+/// A queue's recent activity (`Store::job_activity`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueActivity {
+    pub queue: String,
+    /// When the oldest due pending job became due (ms); `None` when none waits.
+    pub oldest_due: Option<i64>,
+    /// Succeeded in the last minute.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub succeeded: i64,
+    /// Failed an attempt (and is waiting to retry, or dead) in the last minute.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub failed: i64,
+}
+
+/// A count PostgreSQL's SUM gives as a numeric (maybe `"3"` or `3.0` in JSON).
+fn lenient_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v: Value = serde::Deserialize::deserialize(d)?;
+    Ok(match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0),
+        Value::String(s) => s.parse::<f64>().map(|f| f as i64).unwrap_or(0),
+        _ => 0,
+    })
 }
 
 /// How an attempt ended.
@@ -96,6 +124,7 @@ pub(crate) fn job_json(d: &dyn Dialect, alias: &str) -> String {
         ("result", d.json_from_text(&c("result"))),
         ("created", c("created")),
         ("updated", c("updated")),
+        ("started", c("started")),
         ("finished", c("finished")),
     ])
 }
@@ -165,7 +194,7 @@ pub(crate) async fn claim<T: Tx>(tx: &mut T, c: &Claim) -> Result<Vec<Job>, Stor
         (d.placeholder(1), d.placeholder(2), d.placeholder(3), d.placeholder(4), d.placeholder(5));
     let sql = format!(
         "UPDATE _jobs SET state = 'running', attempts = attempts + 1, lease_owner = {p1}, \
-         lease_until = {p2}, updated = {p3} \
+         lease_until = {p2}, updated = {p3}, started = {p3} \
          WHERE id IN (SELECT id FROM _jobs WHERE queue = {p4}{kinds} AND \
            ((state = 'pending' AND run_at <= {p3}) OR \
             (state = 'running' AND lease_until < {p3} AND attempts < max_attempts)) \

@@ -182,6 +182,67 @@ async fn concurrent_claims(store: Store) {
     assert_eq!((before, all.len()), (60, 60), "each job claimed exactly once");
 }
 
+/// A cron tick fires once however many instances see it at once: one job per tick, and a tick
+/// not after the last one fired never fires.
+async fn cron_ticks_fire_once(stores: Vec<Arc<Store>>) {
+    let t0 = now();
+    let cron = crate::store::system::Cron {
+        id: "every".into(),
+        expression: "* * * * * *".into(),
+        kind: "k".into(),
+        queue: "cron".into(),
+        payload: json!({}),
+        last_tick: 0,
+        created: t0,
+        updated: t0,
+    };
+    stores[0].put_cron(cron.clone()).await.expect("put");
+    for tick in [t0 + 1000, t0 + 2000, t0 + 3000] {
+        let mut tasks = Vec::new();
+        for (i, store) in stores.iter().cycle().take(6).enumerate() {
+            let store = store.clone();
+            let j = NewJob {
+                queue: "cron".into(),
+                run_at: tick,
+                ..job(&format!("t{tick}-{i}"), 0, tick)
+            };
+            tasks.push(tokio::spawn(async move { store.fire_cron("every", tick, j).await }));
+        }
+        let mut fired = 0;
+        for t in tasks {
+            fired += usize::from(t.await.expect("task").expect("fire"));
+        }
+        assert_eq!(fired, 1, "tick {tick} fired once");
+    }
+    let late = NewJob { queue: "cron".into(), ..job("late", 0, t0) };
+    assert!(!stores[0].fire_cron("every", t0 + 2000, late).await.expect("fire"), "an old tick");
+    let (jobs, total) = stores[0].list_jobs(Some("cron"), None, None, 100, 0).await.expect("list");
+    assert_eq!(total, 3, "{jobs:?}");
+    let stored = stores[0].crons().await.expect("crons");
+    assert_eq!(stored[0].last_tick, t0 + 3000);
+    // Replacing the definition keeps the last tick.
+    stores[0]
+        .put_cron(crate::store::system::Cron { expression: "@daily".into(), ..cron })
+        .await
+        .expect("put");
+    assert_eq!(stores[0].crons().await.expect("crons")[0].last_tick, t0 + 3000);
+}
+
+#[tokio::test]
+async fn sqlite_cron_ticks_fire_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = crate::config::DbLocation::Sqlite { dir: dir.path().into() };
+    cron_ticks_fire_once(vec![Arc::new(Store::open(&location).await.expect("open"))]).await;
+}
+
+#[tokio::test]
+async fn postgres_cron_ticks_fire_once_across_instances() {
+    let Some(t) = test_db().await else { return };
+    // Two stores on one database: two instances.
+    let (a, b) = (t.store().await, t.store().await);
+    cron_ticks_fire_once(vec![Arc::new(a), Arc::new(b)]).await;
+}
+
 #[tokio::test]
 async fn sqlite_queue_semantics() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -19,7 +19,9 @@ mod query;
 mod schema_sql;
 mod sqlite;
 mod stored;
+pub mod system;
 mod transfer;
+pub mod webhooks;
 mod work;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,6 +135,8 @@ pub struct Store {
     /// The change feed: local changes after commit, other instances' from the outbox tailer.
     feed: tokio::sync::broadcast::Sender<Change>,
     feed_stats: Arc<FeedStats>,
+    /// Signalled after a local commit that may have added jobs.
+    jobs_ready: tokio::sync::Notify,
 }
 
 /// `SELECT` of the ids of `coll` that are in `ids` (bound as one JSON array parameter).
@@ -197,6 +201,7 @@ impl Store {
             instance: crate::util::random_alnum(16),
             feed,
             feed_stats: Arc::default(),
+            jobs_ready: tokio::sync::Notify::new(),
         }
     }
 
@@ -337,6 +342,16 @@ impl Store {
             return Ok(Vec::new());
         }
         let instance = self.instance.clone();
+        // Jobs other instances' runners may take: they hear of them with the change feed's
+        // signal (sent after the commit, never inside it).
+        let new_jobs = work.ops.iter().any(|op| {
+            matches!(
+                op,
+                work::Op::EnqueueJob { .. }
+                    | work::Op::FireCron { .. }
+                    | work::Op::ReviveJob { .. }
+            )
+        }) || webhooks::may_enqueue(&work.ops);
         let changes = match &self.backend {
             Backend::Sqlite(db) => {
                 db.write(move |tx| sqlite::commit(tx, &instance, &work.ops)).await?
@@ -344,7 +359,31 @@ impl Store {
             Backend::Postgres(db) => db.commit(&instance, &work.ops).await?,
         };
         self.publish(&changes);
+        if new_jobs {
+            // This process's runner now; other instances' with the feed's signal.
+            self.jobs_ready.notify_one();
+            if changes.is_empty() {
+                if let Backend::Postgres(db) = &self.backend {
+                    db.signal_changes();
+                }
+            }
+        }
         Ok(changes)
+    }
+
+    /// Signalled after a commit that may have added jobs (the local runner waits on it).
+    pub fn jobs_ready(&self) -> &tokio::sync::Notify {
+        &self.jobs_ready
+    }
+
+    /// Woken when another instance signalled the change feed (new changes, or new jobs): the
+    /// job runner looks for work then instead of waiting for its poll. `None` on SQLite (one
+    /// process: the service's own notify suffices).
+    pub fn feed_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(db) => Some(db.feed_signal()),
+        }
     }
 
     /// Runs one job operation in its own transaction and returns what it put in its slot.
@@ -466,6 +505,86 @@ impl Store {
         let items = jobs::parse_jobs(self.strings(&sql, params.clone()).await?)?;
         let total = self.count(&total_sql, params).await?;
         Ok((items, total))
+    }
+
+    /// The stored param `id` (`_params`), e.g. the settings document.
+    pub async fn param(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let sql = system::param_sql(self.dialect());
+        Ok(self.strings(&sql, vec![Param::Text(id.into())]).await?.pop())
+    }
+
+    /// Stores the param `id` in its own transaction.
+    pub async fn put_param(&self, id: &str, value: String) -> Result<(), StoreError> {
+        let mut w = self.work();
+        let now = chrono::Utc::now().timestamp_millis();
+        w.push(work::Op::PutParam { id: id.to_string(), value, now });
+        self.commit(w).await.map(drop)
+    }
+
+    /// Every cron schedule, by id.
+    pub async fn crons(&self) -> Result<Vec<system::Cron>, StoreError> {
+        let sql = format!("SELECT {} FROM _crons ORDER BY id", system::cron_json(self.dialect()));
+        system::parse_crons(self.strings(&sql, Vec::new()).await?)
+    }
+
+    pub async fn put_cron(&self, cron: system::Cron) -> Result<(), StoreError> {
+        let mut w = self.work();
+        w.push(work::Op::PutCron(Box::new(cron)));
+        self.commit(w).await.map(drop)
+    }
+
+    /// Whether the schedule existed.
+    pub async fn delete_cron(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.job_op(|out| work::Op::DeleteCron { id, out }).await
+    }
+
+    /// Fires a cron tick unless another instance did (see `system::fire_cron`).
+    pub async fn fire_cron(
+        &self,
+        id: &str,
+        tick: i64,
+        job: jobs::NewJob,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        let now = chrono::Utc::now().timestamp_millis();
+        self.job_op(|out| work::Op::FireCron { id, tick, job: Box::new(job), now, out }).await
+    }
+
+    /// Per queue: the due time of the oldest due pending job, and the jobs that succeeded and
+    /// that failed an attempt in the minute before `now` (ms).
+    pub async fn job_activity(&self, now: i64) -> Result<Vec<jobs::QueueActivity>, StoreError> {
+        let d = self.dialect();
+        let (p1, p2) = (d.placeholder(1), d.placeholder(2));
+        let sql = format!(
+            "SELECT {} FROM _jobs GROUP BY queue ORDER BY queue",
+            d.json_object(&[
+                ("queue", "queue".into()),
+                (
+                    "oldestDue",
+                    format!("MIN(CASE WHEN state = 'pending' AND run_at <= {p1} THEN run_at END)"),
+                ),
+                (
+                    "succeeded",
+                    format!(
+                        "SUM(CASE WHEN state = 'succeeded' AND finished >= {p2} THEN 1 ELSE 0 END)"
+                    ),
+                ),
+                (
+                    "failed",
+                    format!(
+                        "SUM(CASE WHEN last_error <> '' AND state IN ('pending', 'dead') \
+                         AND updated >= {p2} THEN 1 ELSE 0 END)"
+                    ),
+                ),
+            ])
+        );
+        let params = vec![Param::Int(now), Param::Int(now - 60_000)];
+        self.strings(&sql, params)
+            .await?
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(|e| StoreError::Db(e.to_string())))
+            .collect()
     }
 
     /// Jobs per (queue, state).
@@ -606,28 +725,8 @@ impl Store {
         rule: Option<&Expr>,
         filter: Option<&Expr>,
     ) -> Result<bool, StoreError> {
-        let d = self.dialect();
-        let mut c = query::Compiler::new(d, schema, info);
-        let mut wheres = vec!["1=1".to_string()];
-        if let Some(rule) = rule {
-            wheres.push(c.rule(coll, "t", rule)?);
-        }
-        if let Some(filter) = filter {
-            wheres.push(c.client_filter(coll, "t", filter)?);
-        }
-        let mut values = Vec::with_capacity(coll.fields.len());
-        for f in &coll.fields {
-            let v = row.get(&f.name).cloned().unwrap_or(serde_json::Value::Null);
-            let p = c.param(stored::encode(f, &v));
-            values.push(format!("{} AS {}", d.typed_value(&p, f), dialect::quote_ident(&f.name)));
-        }
-        let table = dialect::quote_ident(&coll.name);
-        let sql = format!(
-            "WITH {table} AS (SELECT {}) SELECT COUNT(*) FROM {table} t WHERE {}",
-            values.join(", "),
-            wheres.join(" AND ")
-        );
-        let params = c.params;
+        let (sql, params) =
+            webhooks::shadow_count_sql(self.dialect(), schema, coll, info, row, rule, filter)?;
         self.queries.fetch_add(1, Ordering::Relaxed);
         let n = match &self.backend {
             Backend::Sqlite(db) => {

@@ -14,7 +14,7 @@ use crate::store::changes::{self, Action, Change, Pending};
 use crate::store::dialect::{quote_ident, Dialect};
 use crate::store::engine::Tx;
 use crate::store::query::{self, Param};
-use crate::store::{cascade, ddl, jobs, schema_sql, stored, Row, RuleCheck, StoreError};
+use crate::store::{cascade, ddl, jobs, schema_sql, stored, system, Row, RuleCheck, StoreError};
 
 /// A compiled rule check: `SELECT COUNT(*) …` that must not be 0 after the write.
 pub(crate) type Check = (String, Vec<Param>);
@@ -84,6 +84,24 @@ pub(crate) enum Op {
     },
     ReviveJob {
         id: String,
+        now: i64,
+        out: jobs::Slot<bool>,
+    },
+    PutParam {
+        id: String,
+        value: String,
+        now: i64,
+    },
+    PutCron(Box<system::Cron>),
+    DeleteCron {
+        id: String,
+        out: jobs::Slot<bool>,
+    },
+    /// Moves a cron's last tick to `tick` and enqueues `job`, unless the tick already fired.
+    FireCron {
+        id: String,
+        tick: i64,
+        job: Box<jobs::NewJob>,
         now: i64,
         out: jobs::Slot<bool>,
     },
@@ -261,9 +279,21 @@ pub(crate) async fn run<T: Tx>(
                 let done = jobs::revive(tx, id, *now).await?;
                 *out.lock().unwrap_or_else(|p| p.into_inner()) = done;
             }
+            Op::PutParam { id, value, now } => system::put_param(tx, id, value, *now).await?,
+            Op::PutCron(c) => system::put_cron(tx, c).await?,
+            Op::DeleteCron { id, out } => {
+                let existed = system::delete_cron(tx, id).await?;
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = existed;
+            }
+            Op::FireCron { id, tick, job, now, out } => {
+                let fired = system::fire_cron(tx, id, *tick, job, *now).await?;
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = fired;
+            }
         }
     }
-    write_changes(tx, instance, pending).await
+    let changes = write_changes(tx, instance, pending).await?;
+    crate::store::webhooks::enqueue(tx, ops, &changes).await?;
+    Ok(changes)
 }
 
 /// `RuleFailed` when the check counts 0 (the caller rolls back).

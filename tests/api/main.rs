@@ -19,6 +19,7 @@ mod migrate_db;
 mod multi_instance;
 mod numbers;
 mod observability;
+mod outbound;
 mod pg_outage;
 /// Which PostgreSQL server the PostgreSQL tests use, or that they skip: the same decision as the
 /// store's unit tests (one file, shared).

@@ -30,6 +30,10 @@ pub async fn render(
         Ok(counts) => s.metrics.set_jobs(&counts),
         Err(e) => tracing::debug!(error = %e, "metrics: counting jobs failed"),
     }
+    match s.svc.job_waits().await {
+        Ok(waits) => s.metrics.set_job_waits(&waits),
+        Err(e) => tracing::debug!(error = %e, "metrics: reading job waits failed"),
+    }
     let content_type = HeaderValue::from_static(metrics::CONTENT_TYPE);
     Ok(([(CONTENT_TYPE, content_type)], s.metrics.render()).into_response())
 }

@@ -7,3 +7,4 @@ pub mod jobs;
 pub mod metrics;
 pub mod realtime;
 pub mod records;
+pub mod settings;

@@ -58,6 +58,8 @@ pub(crate) struct Db {
     changes_wake: Arc<tokio::sync::Notify>,
     /// Poked after each local commit that wrote outbox rows (`feed::spawn_signaler`).
     changes_signal: Arc<tokio::sync::Notify>,
+    /// Woken with `changes_wake`, for the job runner (a Notify wakes one waiter).
+    jobs_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The channel schema changes are announced on; the payload is the collection id, never data.
@@ -235,6 +237,7 @@ impl Db {
             stop_listener,
             changes_wake: Arc::new(tokio::sync::Notify::new()),
             changes_signal: Arc::new(tokio::sync::Notify::new()),
+            jobs_wake: Arc::new(tokio::sync::Notify::new()),
         };
         db.spawn_listener(url, events_tx, stop_rx);
         Ok(db)
@@ -259,6 +262,11 @@ impl Db {
         feed::spawn_signaler(self.pool.clone(), self.changes_signal.clone(), stop);
     }
 
+    /// Woken whenever any instance signals the change feed.
+    pub(crate) fn feed_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.jobs_wake.clone()
+    }
+
     /// Tells the other instances (after the commit) that outbox rows are waiting.
     pub(crate) fn signal_changes(&self) {
         self.changes_signal.notify_one();
@@ -275,6 +283,7 @@ impl Db {
     ) {
         let (epoch, changed) = (self.epoch, self.schema_changed.clone());
         let wake = self.changes_wake.clone();
+        let jobs_wake = self.jobs_wake.clone();
         let bump = move || {
             let nanos = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
             changed.store(nanos, Ordering::Release);
@@ -291,7 +300,10 @@ impl Db {
                     wake.notify_one();
                     loop {
                         match l.try_recv().await? {
-                            Some(n) if n.channel() == feed::CHANGES_CHANNEL => wake.notify_one(),
+                            Some(n) if n.channel() == feed::CHANGES_CHANNEL => {
+                                wake.notify_one();
+                                jobs_wake.notify_one();
+                            }
                             Some(_) => bump(),
                             // The connection dropped; the next call reconnects.
                             None => {
@@ -361,13 +373,14 @@ impl Db {
     /// statement; `None` for any other operation.
     async fn write_one(&self, instance: &str, op: &Op) -> Result<Option<Vec<Change>>, StoreError> {
         let (coll, sql, mut params, change) = match op {
-            Op::InsertRecord { coll, row, check: None } => {
+            // A collection with webhooks enqueues deliveries too: the general path.
+            Op::InsertRecord { coll, row, check: None } if coll.webhooks.is_empty() => {
                 let sql = schema_sql::insert_sql(&crate::store::dialect::Postgres, coll);
                 let change =
                     Pending::new(&coll.id, changes::id_of(row), Action::Create).with_record(row);
                 (coll, sql, stored::row_params(coll, row), change)
             }
-            Op::UpdateRecord { coll, id, row, check: None } => {
+            Op::UpdateRecord { coll, id, row, check: None } if coll.webhooks.is_empty() => {
                 let sql = schema_sql::update_sql(&crate::store::dialect::Postgres, coll);
                 let mut params = stored::row_params(coll, row);
                 params.push(Param::Text(id.clone()));
