@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::service::Service;
 use crate::store::jobs::{Claim, Job, Outcome};
@@ -114,6 +114,11 @@ pub async fn run(
     // Each finished attempt wakes the loop: with a backlog, a free slot is work to claim now,
     // not at the next poll.
     let freed = Arc::new(Notify::new());
+    // Outcomes go to one finisher that records all those waiting in one transaction: with
+    // short jobs a transaction per job, not the jobs, is the limit. A slot is free again only
+    // once its outcome is recorded (so shutdown's wait covers the records too).
+    let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
+    let finisher = tokio::spawn(finish_batches(svc.clone(), owner.clone(), done_rx, freed.clone()));
     let mut last_bury = tokio::time::Instant::now();
     // Other instances' enqueues (PostgreSQL): the change feed's signal, sent after their commit.
     let remote = svc.remote_jobs_signal();
@@ -138,17 +143,17 @@ pub async fn run(
                     claimed = jobs.len();
                     for job in jobs {
                         let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                        let (svc, cfg, owner, handlers, freed) = (
+                        let (svc, cfg, owner, handlers, done) = (
                             svc.clone(),
                             cfg.clone(),
                             owner.clone(),
                             handlers.clone(),
-                            freed.clone(),
+                            done_tx.clone(),
                         );
                         tokio::spawn(async move {
-                            attempt(&svc, &cfg, &owner, &handlers, job).await;
-                            drop(permit);
-                            freed.notify_one();
+                            let outcome = attempt(&svc, &cfg, &owner, &handlers, job).await;
+                            // The finisher gone (shutdown past its grace): the lease expires.
+                            let _ = done.send(Done { outcome, _permit: permit });
                         });
                     }
                 }
@@ -182,21 +187,23 @@ pub async fn run(
     // Shutdown: no more claims; running jobs get the grace period, then their leases go back.
     let all = u32::try_from(cfg.concurrency.max(1)).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(cfg.grace, slots.acquire_many(all)).await;
+    drop(done_tx);
+    finisher.abort();
     if let Err(e) = svc.release_jobs(&owner).await {
         tracing::warn!(error = %e, "jobs: giving back leases failed; they expire instead");
     }
 }
 
 /// One attempt: the handler on its own task (a panic is a failure), under the timeout, with
-/// the lease renewed while it runs; then the outcome.
+/// the lease renewed while it runs; returns the outcome to record.
 async fn attempt(
     svc: &Arc<Service>,
     cfg: &RunnerConfig,
     owner: &str,
     handlers: &HashMap<String, Handler>,
     job: Job,
-) {
-    let Some(handler) = handlers.get(&job.kind).cloned() else { return };
+) -> Option<(String, Outcome)> {
+    let handler = handlers.get(&job.kind).cloned()?;
     let (id, attempts) = (job.id.clone(), job.attempts);
     let mut task = tokio::spawn(handler(svc.clone(), job));
     let renew_every = cfg.lease / 3;
@@ -220,7 +227,7 @@ async fn attempt(
                     // The lease is gone (another worker has the job): stop this attempt.
                     Ok(false) => {
                         task.abort();
-                        return;
+                        return None;
                     }
                     Err(e) => tracing::warn!(job = %id, error = %e, "jobs: renewing a lease failed"),
                 }
@@ -236,9 +243,51 @@ async fn attempt(
             Outcome::Failed { error, at }
         }
     };
-    match svc.finish_job(&id, owner, outcome).await {
-        Ok(true) => {}
-        Ok(false) => tracing::info!(job = %id, "jobs: finished after losing the lease; ignored"),
-        Err(e) => tracing::warn!(job = %id, error = %e, "jobs: recording an outcome failed"),
+    Some((id, outcome))
+}
+
+/// An attempt's end, travelling to the finisher with the slot it holds.
+struct Done {
+    /// `None`: nothing to record (the lease was lost, or no handler).
+    outcome: Option<(String, Outcome)>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Records outcomes as they come, all those waiting in one transaction (at most `BATCH`).
+async fn finish_batches(
+    svc: Arc<Service>,
+    owner: String,
+    mut rx: mpsc::UnboundedReceiver<Done>,
+    freed: Arc<Notify>,
+) {
+    const BATCH: usize = 512;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        let outcomes: Vec<(String, Outcome)> =
+            batch.iter_mut().filter_map(|d| d.outcome.take()).collect();
+        if !outcomes.is_empty() {
+            let ids: Vec<String> = outcomes.iter().map(|(id, _)| id.clone()).collect();
+            match svc.finish_jobs(&owner, outcomes).await {
+                Ok(held) => {
+                    for (id, held) in ids.iter().zip(held) {
+                        if !held {
+                            tracing::info!(job = %id, "jobs: finished after losing the lease; ignored");
+                        }
+                    }
+                }
+                // Not recorded: the leases expire and the jobs run again (at least once).
+                Err(e) => {
+                    tracing::warn!(error = %e, jobs = ids.len(), "jobs: recording outcomes failed")
+                }
+            }
+        }
+        drop(batch);
+        freed.notify_one();
     }
 }

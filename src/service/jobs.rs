@@ -484,6 +484,15 @@ impl Service {
         Ok(self.store.claim_jobs(claim).await?)
     }
 
+    /// Records several attempts' outcomes in one transaction; whether each lease was held.
+    pub async fn finish_jobs(
+        &self,
+        owner: &str,
+        outcomes: Vec<(String, Outcome)>,
+    ) -> Result<Vec<bool>> {
+        Ok(self.store.finish_jobs(owner, outcomes).await?)
+    }
+
     pub async fn finish_job(&self, id: &str, owner: &str, outcome: Outcome) -> Result<bool> {
         Ok(self.store.finish_job(id, owner, outcome).await?)
     }

@@ -416,6 +416,24 @@ impl Store {
         self.job_op(|out| work::Op::FinishJob { id, owner, outcome, now, out }).await
     }
 
+    /// Ends several attempts in one transaction; whether each lease was still `owner`'s.
+    pub async fn finish_jobs(
+        &self,
+        owner: &str,
+        outcomes: Vec<(String, jobs::Outcome)>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut w = self.work();
+        let mut slots = Vec::with_capacity(outcomes.len());
+        for (id, outcome) in outcomes {
+            let out: jobs::Slot<bool> = Arc::new(std::sync::Mutex::new(false));
+            slots.push(out.clone());
+            w.push(work::Op::FinishJob { id, owner: owner.to_string(), outcome, now, out });
+        }
+        self.commit(w).await?;
+        Ok(slots.iter().map(|s| *s.lock().unwrap_or_else(|p| p.into_inner())).collect())
+    }
+
     pub async fn heartbeat_job(
         &self,
         id: &str,
