@@ -33,7 +33,12 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let mut info = RequestInfo { context: "default", ..Default::default() };
         if let Some(h) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            info.auth = state.svc.authenticate(h).await?;
+            let bare = h.trim().trim_start_matches("Bearer ").trim_start_matches("bearer ").trim();
+            if bare.starts_with(crate::service::apikeys::PREFIX) {
+                info.scopes = state.svc.api_key_scopes(bare).await?;
+            } else {
+                info.auth = state.svc.authenticate(h).await?;
+            }
         }
         Ok(Caller(info))
     }

@@ -47,6 +47,8 @@ pub fn router(state: AppState) -> impl Edged {
         .route("/api/jobs/{id}/retry", post(jobs::retry))
         .route("/api/settings", get(settings::get).patch(settings::patch))
         .route("/api/crons", get(settings::crons))
+        .route("/api/keys", get(settings::keys).post(settings::create_key))
+        .route("/api/keys/{id}", delete(settings::delete_key))
         .route(
             "/api/crons/{id}",
             post(settings::run_cron).put(settings::put_cron).delete(settings::delete_cron),

@@ -28,6 +28,9 @@ impl AuthRecord {
 #[derive(Debug, Clone, Default)]
 pub struct RequestInfo {
     pub auth: Option<AuthRecord>,
+    /// The scopes of the API key the request carried (`jobs`…); empty for tokens and guests.
+    /// A key is no auth record: to rules the request is a guest's.
+    pub scopes: Vec<String>,
     pub method: String,
     /// `default`, `expand`, `realtime`, `protectedFile`, `batch`, …
     pub context: &'static str,

@@ -367,6 +367,7 @@ impl Hub {
                             query: topic.query.clone(),
                             headers: topic.headers.clone(),
                             body: Map::new(),
+                            scopes: Vec::new(),
                         };
                         let view = RealtimeView {
                             list,

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::model::request::RequestInfo;
 use crate::model::ErrorCode;
-use crate::service::collections::require_superuser;
+use crate::service::apikeys::require_scope;
 use crate::service::{error_entry, Result, Service, ServiceError};
 use crate::store::jobs::{Claim, Job, NewJob, Outcome};
 
@@ -219,7 +219,7 @@ impl EnqueueRequest {
 impl Service {
     /// `POST /api/jobs`: the stored job (for a unique key already live: that job).
     pub async fn enqueue_job(&self, req: EnqueueRequest, info: &RequestInfo) -> Result<Job> {
-        require_superuser(info)?;
+        require_scope(info, "jobs")?;
         let job = req.into_job(chrono::Utc::now().timestamp_millis())?;
         let (id, key) = (job.id.clone(), job.unique_key.clone());
         let mut work = self.store.work();
@@ -239,7 +239,7 @@ impl Service {
 
     /// `GET /api/jobs/{id}`.
     pub async fn view_job(&self, id: &str, info: &RequestInfo) -> Result<Job> {
-        require_superuser(info)?;
+        require_scope(info, "jobs")?;
         self.store.job(id).await?.ok_or_else(ServiceError::not_found)
     }
 
@@ -253,7 +253,7 @@ impl Service {
         per_page: i64,
         info: &RequestInfo,
     ) -> Result<Value> {
-        require_superuser(info)?;
+        require_scope(info, "jobs")?;
         let (page, per_page) = (page.max(1), per_page.clamp(1, 500));
         let (items, total) =
             self.store.list_jobs(queue, state, kind, per_page, (page - 1) * per_page).await?;
@@ -265,7 +265,7 @@ impl Service {
 
     /// `GET /api/jobs/stats`: jobs per queue and state.
     pub async fn job_stats(&self, info: &RequestInfo) -> Result<Value> {
-        require_superuser(info)?;
+        require_scope(info, "jobs")?;
         let mut queues = Map::new();
         for (queue, state, n) in self.store.job_counts().await? {
             let entry = queues.entry(queue).or_insert_with(|| json!({}));
@@ -283,7 +283,7 @@ impl Service {
 
     /// `POST /api/jobs/{id}/retry`: a dead job runs again with fresh attempts.
     pub async fn retry_job(&self, id: &str, info: &RequestInfo) -> Result<Job> {
-        require_superuser(info)?;
+        require_scope(info, "jobs")?;
         if !self.store.revive_job(id).await? {
             return match self.store.job(id).await? {
                 None => Err(ServiceError::not_found()),
@@ -299,7 +299,7 @@ impl Service {
     /// leased for `lease` seconds (1–3600, default 30). Each job carries the `lease` token
     /// the worker sends back with its heartbeats and outcome.
     pub async fn claim_for_worker(&self, req: ClaimRequest, info: &RequestInfo) -> Result<Value> {
-        require_superuser(info)?;
+        require_scope(info, "jobs")?;
         let mut data = Map::new();
         let queue = req.queue.unwrap_or_else(|| "default".into());
         if !valid_name(&queue) {
@@ -359,7 +359,7 @@ impl Service {
         req: LeaseRequest,
         info: &RequestInfo,
     ) -> Result<()> {
-        require_superuser(info)?;
+        require_scope(info, "jobs")?;
         let extend = req.extend.unwrap_or(30);
         if !(1..=3600).contains(&extend) {
             let data = Map::from_iter([(
@@ -379,7 +379,7 @@ impl Service {
         req: LeaseRequest,
         info: &RequestInfo,
     ) -> Result<()> {
-        require_superuser(info)?;
+        require_scope(info, "jobs")?;
         if let Some(r) = &req.result {
             if r.to_string().len() > MAX_PAYLOAD_BYTES {
                 let data = Map::from_iter([(
@@ -403,7 +403,7 @@ impl Service {
         req: LeaseRequest,
         info: &RequestInfo,
     ) -> Result<()> {
-        require_superuser(info)?;
+        require_scope(info, "jobs")?;
         let attempts = self.store.job(id).await?.ok_or_else(ServiceError::not_found)?.attempts;
         let delay_ms = match req.retry_in {
             Some(s) if !(0..=MAX_DELAY_MS / 1000).contains(&s) => {

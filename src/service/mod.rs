@@ -4,6 +4,7 @@
 //! `Service` owns the `Store` and the current `Schema` snapshot. Schema changes replace the
 //! snapshot atomically; requests keep the `Arc<Schema>` they started with.
 
+pub mod apikeys;
 pub mod auth;
 pub mod collections;
 pub mod crons;

@@ -15,10 +15,7 @@ const SQLITE: &[(&str, &str)] = &[
     ("0002_changes.sql", include_str!("../../migrations/sqlite/0002_changes.sql")),
     ("0003_changes_data.sql", include_str!("../../migrations/sqlite/0003_changes_data.sql")),
     ("0004_jobs.sql", include_str!("../../migrations/sqlite/0004_jobs.sql")),
-    (
-        "0005_jobs_started_params_crons.sql",
-        include_str!("../../migrations/sqlite/0005_jobs_started_params_crons.sql"),
-    ),
+    ("0005_jobs_crons_keys.sql", include_str!("../../migrations/sqlite/0005_jobs_crons_keys.sql")),
 ];
 
 /// The PostgreSQL mirror of `SQLITE`, name for name. Append-only.
@@ -28,8 +25,8 @@ const POSTGRES: &[(&str, &str)] = &[
     ("0003_changes_data.sql", include_str!("../../migrations/postgres/0003_changes_data.sql")),
     ("0004_jobs.sql", include_str!("../../migrations/postgres/0004_jobs.sql")),
     (
-        "0005_jobs_started_params_crons.sql",
-        include_str!("../../migrations/postgres/0005_jobs_started_params_crons.sql"),
+        "0005_jobs_crons_keys.sql",
+        include_str!("../../migrations/postgres/0005_jobs_crons_keys.sql"),
     ),
 ];
 

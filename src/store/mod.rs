@@ -534,8 +534,7 @@ impl Store {
     /// Stores the param `id` in its own transaction.
     pub async fn put_param(&self, id: &str, value: String) -> Result<(), StoreError> {
         let mut w = self.work();
-        let now = chrono::Utc::now().timestamp_millis();
-        w.push(work::Op::PutParam { id: id.to_string(), value, now });
+        w.push(work::Op::PutParam { id: id.to_string(), value, now: crate::util::now_string() });
         self.commit(w).await.map(drop)
     }
 
@@ -555,6 +554,30 @@ impl Store {
     pub async fn delete_cron(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.job_op(|out| work::Op::DeleteCron { id, out }).await
+    }
+
+    /// API keys, oldest first; with `id`, that one only.
+    pub async fn api_keys(&self, id: Option<&str>) -> Result<Vec<system::ApiKey>, StoreError> {
+        let d = self.dialect();
+        let (wh, params) = match id {
+            Some(id) => (format!("WHERE id = {}", d.placeholder(1)), vec![Param::Text(id.into())]),
+            None => (String::new(), Vec::new()),
+        };
+        let sql =
+            format!("SELECT {} FROM _apikeys {wh} ORDER BY created, id", system::api_key_json(d));
+        system::parse_api_keys(self.strings(&sql, params).await?)
+    }
+
+    pub async fn put_api_key(&self, key: system::ApiKey) -> Result<(), StoreError> {
+        let mut w = self.work();
+        w.push(work::Op::PutApiKey(Box::new(key)));
+        self.commit(w).await.map(drop)
+    }
+
+    /// Whether the key existed.
+    pub async fn delete_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.job_op(|out| work::Op::DeleteApiKey { id, out }).await
     }
 
     /// Fires a cron tick unless another instance did (see `system::fire_cron`).

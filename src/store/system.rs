@@ -1,6 +1,6 @@
 //! System state kept beside the data, written once for both engines over `Tx`: application
-//! settings (`_params`, one JSON document per key, as PocketBase keeps them) and cron
-//! schedules (`_crons`). Migration 0005.
+//! settings (`_params` of migration 0001, one JSON document per key, as PocketBase keeps them) and cron
+//! schedules (`_crons`), API keys (`_apikeys`). Migration 0005.
 //!
 //! A cron tick fires with a compare-and-set on `last_tick` and enqueues its job in the same
 //! transaction, so with several instances on one database each tick enqueues exactly once.
@@ -33,7 +33,7 @@ pub(crate) async fn put_param<T: Tx>(
     tx: &mut T,
     id: &str,
     value: &str,
-    now: i64,
+    now: &str,
 ) -> Result<(), StoreError> {
     let d = tx.dialect();
     let (p1, p2, p3) = (d.placeholder(1), d.placeholder(2), d.placeholder(3));
@@ -41,7 +41,7 @@ pub(crate) async fn put_param<T: Tx>(
         "INSERT INTO _params (id, value, created, updated) VALUES ({p1}, {p2}, {p3}, {p3}) \
          ON CONFLICT (id) DO UPDATE SET value = excluded.value, updated = excluded.updated"
     );
-    let params = [Param::Text(id.into()), Param::Text(value.into()), Param::Int(now)];
+    let params = [Param::Text(id.into()), Param::Text(value.into()), Param::Text(now.into())];
     tx.exec(&sql, &params).await.map(drop)
 }
 
@@ -125,4 +125,60 @@ pub(crate) async fn fire_cron<T: Tx>(
     }
     jobs::enqueue(tx, job, now).await?;
     Ok(true)
+}
+
+/// A stored API key (the secret's SHA-256 only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// Hex SHA-256 of the secret.
+    #[serde(default, skip_serializing)]
+    pub hash: String,
+    pub created: i64,
+}
+
+/// The columns of a key as one JSON text.
+pub(crate) fn api_key_json(d: &dyn crate::store::dialect::Dialect) -> String {
+    d.json_object(&[
+        ("id", "id".into()),
+        ("name", "name".into()),
+        ("scopes", d.json_from_text("scopes")),
+        ("hash", "hash".into()),
+        ("created", "created".into()),
+    ])
+}
+
+pub(crate) fn parse_api_keys(texts: Vec<String>) -> Result<Vec<ApiKey>, StoreError> {
+    texts
+        .into_iter()
+        .map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| StoreError::Db(format!("a stored API key does not parse: {e}")))
+        })
+        .collect()
+}
+
+pub(crate) async fn put_api_key<T: Tx>(tx: &mut T, k: &ApiKey) -> Result<(), StoreError> {
+    let d = tx.dialect();
+    let p: Vec<String> = (1..=5).map(|i| d.placeholder(i)).collect();
+    let sql = format!(
+        "INSERT INTO _apikeys (id, name, scopes, hash, created) VALUES ({}, {}, {}, {}, {})",
+        p[0], p[1], p[2], p[3], p[4]
+    );
+    let params = [
+        Param::Text(k.id.clone()),
+        Param::Text(k.name.clone()),
+        Param::Text(Value::from(k.scopes.clone()).to_string()),
+        Param::Text(k.hash.clone()),
+        Param::Int(k.created),
+    ];
+    tx.exec(&sql, &params).await.map(drop)
+}
+
+pub(crate) async fn delete_api_key<T: Tx>(tx: &mut T, id: &str) -> Result<bool, StoreError> {
+    let sql = format!("DELETE FROM _apikeys WHERE id = {}", tx.dialect().placeholder(1));
+    Ok(tx.exec(&sql, &[Param::Text(id.into())]).await? > 0)
 }

@@ -90,10 +90,16 @@ pub(crate) enum Op {
     PutParam {
         id: String,
         value: String,
-        now: i64,
+        /// PocketBase's date text (`_params` keeps its times as text).
+        now: String,
     },
     PutCron(Box<system::Cron>),
     DeleteCron {
+        id: String,
+        out: jobs::Slot<bool>,
+    },
+    PutApiKey(Box<system::ApiKey>),
+    DeleteApiKey {
         id: String,
         out: jobs::Slot<bool>,
     },
@@ -279,10 +285,15 @@ pub(crate) async fn run<T: Tx>(
                 let done = jobs::revive(tx, id, *now).await?;
                 *out.lock().unwrap_or_else(|p| p.into_inner()) = done;
             }
-            Op::PutParam { id, value, now } => system::put_param(tx, id, value, *now).await?,
+            Op::PutParam { id, value, now } => system::put_param(tx, id, value, now).await?,
             Op::PutCron(c) => system::put_cron(tx, c).await?,
             Op::DeleteCron { id, out } => {
                 let existed = system::delete_cron(tx, id).await?;
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = existed;
+            }
+            Op::PutApiKey(k) => system::put_api_key(tx, k).await?,
+            Op::DeleteApiKey { id, out } => {
+                let existed = system::delete_api_key(tx, id).await?;
                 *out.lock().unwrap_or_else(|p| p.into_inner()) = existed;
             }
             Op::FireCron { id, tick, job, now, out } => {

@@ -698,3 +698,53 @@ async fn a_killed_server_loses_no_deliveries() {
     );
     drop(survivor);
 }
+
+#[tokio::test]
+async fn api_keys_with_the_jobs_scope_reach_only_the_jobs_api() {
+    let app = spawn_app().await;
+    let su = app.su_token().await;
+    for (body, field) in [
+        (json!({"name": "", "scopes": ["jobs"]}), "name"),
+        (json!({"name": "w", "scopes": []}), "scopes"),
+        (json!({"name": "w", "scopes": ["admin"]}), "scopes"),
+    ] {
+        let (status, e) = app.post("/api/keys", Some(&su), body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {e}");
+        assert!(e["data"].get(field).is_some(), "{body} → {e}");
+    }
+    let (status, created) =
+        app.post("/api/keys", Some(&su), json!({"name": "worker", "scopes": ["jobs"]})).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let key = created["key"].as_str().expect("key").to_string();
+    assert!(key.starts_with("bsk_"), "{created}");
+    assert!(created.get("hash").is_none(), "{created}");
+    let (_, list) = app.get("/api/keys", Some(&su)).await;
+    assert_eq!(list[0]["name"], "worker");
+    assert!(!list.to_string().contains(&key[20..]), "the secret is shown once: {list}");
+
+    // The jobs API, with or without "Bearer ".
+    let (status, job) =
+        app.post("/api/jobs", Some(&key), json!({"kind": "ext.work", "queue": "ext"})).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    let bearer = format!("Bearer {key}");
+    let (status, claimed) =
+        app.post("/api/jobs/claim", Some(&bearer), json!({"queue": "ext", "max": 1})).await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(app.get("/api/jobs/stats", Some(&key)).await.0, StatusCode::OK);
+    // Nothing else: to the rest of the API the key's request is a guest's.
+    assert_eq!(app.get("/api/settings", Some(&key)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/keys", Some(&key)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/collections", Some(&key)).await.0, StatusCode::UNAUTHORIZED);
+    // A wrong secret, a made-up key, a deleted key: refused.
+    let wrong = format!("{}x", &key[..key.len() - 1]);
+    assert_eq!(app.get("/api/jobs/stats", Some(&wrong)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/jobs/stats", Some("bsk_aaaaaaaaaaaaaaa_nope")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(app.delete(&format!("/api/keys/{id}"), Some(&su)).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/jobs/stats", Some(&key)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.delete(&format!("/api/keys/{id}"), Some(&su)).await.0, StatusCode::NOT_FOUND);
+    app.stop().await;
+}

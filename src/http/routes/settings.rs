@@ -1,4 +1,4 @@
-//! `/api/settings` and `/api/crons` (superusers).
+//! `/api/settings`, `/api/crons` and `/api/keys` (superusers).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -56,5 +56,31 @@ pub async fn delete_cron(
     Path(id): Path<String>,
 ) -> Res<StatusCode> {
     s.svc.delete_cron(&id, &info).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/keys`.
+pub async fn keys(State(s): State<AppState>, Req(info): Req) -> Res<Json<Value>> {
+    Ok(Json(s.svc.list_api_keys(&info).await?))
+}
+
+/// `POST /api/keys`.
+pub async fn create_key(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Body(b): Body,
+) -> Res<Json<Value>> {
+    let req: crate::service::apikeys::KeyRequest = serde_json::from_value(Value::Object(b))
+        .map_err(|e| ApiError::bad_request(format!("Failed to load the submitted data: {e}.")))?;
+    Ok(Json(s.svc.create_api_key(req, &info).await?))
+}
+
+/// `DELETE /api/keys/{id}`.
+pub async fn delete_key(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Path(id): Path<String>,
+) -> Res<StatusCode> {
+    s.svc.delete_api_key(&id, &info).await?;
     Ok(StatusCode::NO_CONTENT)
 }
