@@ -24,7 +24,8 @@ const opt = (name, fallback) => {
 const logger = new Logger(() => (level, message) => {
   if (level === "error") console.error(`graphile-worker: ${message}`);
 });
-const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+// Resolves once written: stdout to a pipe is asynchronous, and process.exit() would cut it off.
+const out = (obj) => new Promise((r) => process.stdout.write(JSON.stringify(obj) + "\n", r));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function enqueue() {
@@ -72,7 +73,7 @@ async function enqueue() {
   }
   const end = Date.now();
   await pool.end();
-  out({ start, end, ok, errors, firstError });
+  await out({ start, end, ok, errors, firstError });
 }
 
 async function work() {
@@ -91,7 +92,7 @@ async function work() {
   const start = Date.now();
   const runner = await run({ connectionString: url, concurrency, taskList, logger, noHandleSignals: true });
   const ready = Date.now();
-  out({ ready });
+  await out({ ready });
   await ranAll;
   const handlersDone = Date.now();
   // A job is finished when its row is gone (completeJob runs after the task returns).
@@ -105,7 +106,7 @@ async function work() {
   const end = Date.now();
   await client.end();
   await runner.stop();
-  out({ start, ready, handlersDone, end, ran, latencies });
+  await out({ start, ready, handlersDone, end, ran, latencies });
 }
 
 const modes = {
