@@ -130,11 +130,20 @@ pub(crate) fn job_json(d: &dyn Dialect, alias: &str) -> String {
 }
 
 pub(crate) fn parse_jobs(texts: Vec<String>) -> Result<Vec<Job>, StoreError> {
+    parse_json_rows(texts, "job")
+}
+
+/// Rows selected as one JSON text each (`Dialect::json_object`), decoded; `what` names the
+/// kind of row in the error.
+pub(crate) fn parse_json_rows<T: serde::de::DeserializeOwned>(
+    texts: Vec<String>,
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
     texts
         .into_iter()
         .map(|t| {
             serde_json::from_str(&t)
-                .map_err(|e| StoreError::Db(format!("a stored job does not parse: {e}")))
+                .map_err(|e| StoreError::Db(format!("a stored {what} does not parse: {e}")))
         })
         .collect()
 }

@@ -621,11 +621,7 @@ impl Store {
             ])
         );
         let params = vec![Param::Int(now), Param::Int(now - 60_000)];
-        self.strings(&sql, params)
-            .await?
-            .iter()
-            .map(|t| serde_json::from_str(t).map_err(|e| StoreError::Db(e.to_string())))
-            .collect()
+        jobs::parse_json_rows(self.strings(&sql, params).await?, "queue activity")
     }
 
     /// Jobs per (queue, state).
@@ -767,7 +763,7 @@ impl Store {
         filter: Option<&Expr>,
     ) -> Result<bool, StoreError> {
         let (sql, params) =
-            webhooks::shadow_count_sql(self.dialect(), schema, coll, info, row, rule, filter)?;
+            query::shadow_count_sql(self.dialect(), schema, coll, info, row, rule, filter)?;
         self.queries.fetch_add(1, Ordering::Relaxed);
         let n = match &self.backend {
             Backend::Sqlite(db) => {

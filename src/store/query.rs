@@ -1113,6 +1113,44 @@ fn macro_value(name: &str) -> Param {
     }
 }
 
+/// `SELECT COUNT(*)` of `row` standing in for `coll`'s table (a one-row CTE of that name)
+/// under `rule` and the client `filter`: whether they match a row that need not be stored.
+pub(crate) fn shadow_count_sql(
+    d: &'static dyn crate::store::dialect::Dialect,
+    schema: &crate::model::collection::Schema,
+    coll: &std::sync::Arc<crate::model::collection::Collection>,
+    info: &crate::model::request::RequestInfo,
+    row: &crate::store::Row,
+    rule: Option<&crate::model::filter::ast::Expr>,
+    filter: Option<&crate::model::filter::ast::Expr>,
+) -> Result<(String, Vec<Param>), crate::store::StoreError> {
+    let mut c = Compiler::new(d, schema, info);
+    let mut wheres = vec!["1=1".to_string()];
+    if let Some(rule) = rule {
+        wheres.push(c.rule(coll, "t", rule)?);
+    }
+    if let Some(filter) = filter {
+        wheres.push(c.client_filter(coll, "t", filter)?);
+    }
+    let mut values = Vec::with_capacity(coll.fields.len());
+    for f in &coll.fields {
+        let v = row.get(&f.name).cloned().unwrap_or(serde_json::Value::Null);
+        let p = c.param(crate::store::stored::encode(f, &v));
+        values.push(format!(
+            "{} AS {}",
+            d.typed_value(&p, f),
+            crate::store::dialect::quote_ident(&f.name)
+        ));
+    }
+    let table = crate::store::dialect::quote_ident(&coll.name);
+    let sql = format!(
+        "WITH {table} AS (SELECT {}) SELECT COUNT(*) FROM {table} t WHERE {}",
+        values.join(", "),
+        wheres.join(" AND ")
+    );
+    Ok((sql, c.params))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

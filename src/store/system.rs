@@ -65,13 +65,7 @@ pub(crate) fn cron_json(d: &dyn crate::store::dialect::Dialect) -> String {
 }
 
 pub(crate) fn parse_crons(texts: Vec<String>) -> Result<Vec<Cron>, StoreError> {
-    texts
-        .into_iter()
-        .map(|t| {
-            serde_json::from_str(&t)
-                .map_err(|e| StoreError::Db(format!("a stored cron does not parse: {e}")))
-        })
-        .collect()
+    jobs::parse_json_rows(texts, "cron")
 }
 
 /// Inserts or replaces a schedule. A replaced schedule keeps its `last_tick` (no tick fires
@@ -152,13 +146,7 @@ pub(crate) fn api_key_json(d: &dyn crate::store::dialect::Dialect) -> String {
 }
 
 pub(crate) fn parse_api_keys(texts: Vec<String>) -> Result<Vec<ApiKey>, StoreError> {
-    texts
-        .into_iter()
-        .map(|t| {
-            serde_json::from_str(&t)
-                .map_err(|e| StoreError::Db(format!("a stored API key does not parse: {e}")))
-        })
-        .collect()
+    jobs::parse_json_rows(texts, "API key")
 }
 
 pub(crate) async fn put_api_key<T: Tx>(tx: &mut T, k: &ApiKey) -> Result<(), StoreError> {

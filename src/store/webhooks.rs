@@ -15,12 +15,12 @@ use crate::model::filter::eval;
 use crate::model::policy::Parsed;
 use crate::model::request::RequestInfo;
 use crate::store::changes::Change;
-use crate::store::dialect::{quote_ident, Dialect};
+use crate::store::dialect::quote_ident;
 use crate::store::engine::Tx;
 use crate::store::jobs::{self, NewJob};
 use crate::store::query::{self, Param};
 use crate::store::work::Op;
-use crate::store::{stored, Row, StoreError};
+use crate::store::{Row, StoreError};
 
 /// The job kind of a delivery.
 pub const WEBHOOK: &str = "webhook";
@@ -140,42 +140,8 @@ async fn matches<T: Tx>(
     }
     let schema = Schema::new(vec![(**coll).clone()]);
     let (sql, params) =
-        shadow_count_sql(tx.dialect(), &schema, coll, &info, row, Some(expr), None)?;
+        query::shadow_count_sql(tx.dialect(), &schema, coll, &info, row, Some(expr), None)?;
     Ok(tx.int(&sql, &params).await? > 0)
-}
-
-/// `SELECT COUNT(*)` of `row` standing in for `coll`'s table (a one-row CTE of that name)
-/// under `rule` and the client `filter`: whether they match a row that need not be stored.
-pub(crate) fn shadow_count_sql(
-    d: &'static dyn Dialect,
-    schema: &Schema,
-    coll: &Arc<Collection>,
-    info: &RequestInfo,
-    row: &Row,
-    rule: Option<&Expr>,
-    filter: Option<&Expr>,
-) -> Result<(String, Vec<Param>), StoreError> {
-    let mut c = query::Compiler::new(d, schema, info);
-    let mut wheres = vec!["1=1".to_string()];
-    if let Some(rule) = rule {
-        wheres.push(c.rule(coll, "t", rule)?);
-    }
-    if let Some(filter) = filter {
-        wheres.push(c.client_filter(coll, "t", filter)?);
-    }
-    let mut values = Vec::with_capacity(coll.fields.len());
-    for f in &coll.fields {
-        let v = row.get(&f.name).cloned().unwrap_or(Value::Null);
-        let p = c.param(stored::encode(f, &v));
-        values.push(format!("{} AS {}", d.typed_value(&p, f), quote_ident(&f.name)));
-    }
-    let table = quote_ident(&coll.name);
-    let sql = format!(
-        "WITH {table} AS (SELECT {}) SELECT COUNT(*) FROM {table} t WHERE {}",
-        values.join(", "),
-        wheres.join(" AND ")
-    );
-    Ok((sql, c.params))
 }
 
 /// The stored row `id` of `coll`, decoded, read inside the transaction.
