@@ -2,8 +2,8 @@
 //! its own task under a timeout (a panic or a hang fails that attempt only), extends leases while
 //! a job runs, and records the outcome: success, or a retry with exponential backoff and jitter,
 //! or `dead` once the attempts are spent (the store decides). It wakes on a local enqueue, on
-//! the change feed's signal from other instances (PostgreSQL), and otherwise polls (delayed
-//! jobs, expired leases, lost signals). On shutdown it stops
+//! the change feed's signal from other instances (PostgreSQL), when the next delayed job is due,
+//! and otherwise polls (expired leases, lost signals). On shutdown it stops
 //! claiming, lets running jobs finish up to a grace period, then gives back the leases it holds.
 //!
 //! Kinds without a handler here stay for other workers. Must not: know HTTP.
@@ -170,6 +170,19 @@ pub async fn run(
         if claimed > 0 && claimed == free {
             continue;
         }
+        // Nothing more due now: sleep until the next delayed job is due (or a poll, at most),
+        // unless an enqueue, another instance's signal or a free slot wakes the loop first.
+        let mut nap = cfg.poll;
+        if free > 0 {
+            let now = chrono::Utc::now().timestamp_millis();
+            match svc.next_job_due(&cfg.queue, now).await {
+                Ok(Some(at)) => {
+                    nap = nap.min(Duration::from_millis(u64::try_from(at - now).unwrap_or(0)))
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "jobs: reading the next due time failed"),
+            }
+        }
         let remote = async {
             match &remote {
                 Some(n) => n.notified().await,
@@ -180,7 +193,7 @@ pub async fn run(
             _ = svc.jobs_ready().notified() => {}
             _ = remote => {}
             _ = freed.notified() => {}
-            _ = tokio::time::sleep(cfg.poll) => {}
+            _ = tokio::time::sleep(nap) => {}
             _ = stop.changed() => {}
         }
     }

@@ -484,6 +484,11 @@ impl Service {
         Ok(self.store.claim_jobs(claim).await?)
     }
 
+    /// When the next pending job of `queue` due after `now` (Unix ms) is due, if any.
+    pub async fn next_job_due(&self, queue: &str, now: i64) -> Result<Option<i64>> {
+        Ok(self.store.next_job_due(queue, now).await?)
+    }
+
     /// Records several attempts' outcomes in one transaction; whether each lease was held.
     pub async fn finish_jobs(
         &self,

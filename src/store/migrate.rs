@@ -16,6 +16,10 @@ const SQLITE: &[(&str, &str)] = &[
     ("0003_changes_data.sql", include_str!("../../migrations/sqlite/0003_changes_data.sql")),
     ("0004_jobs.sql", include_str!("../../migrations/sqlite/0004_jobs.sql")),
     ("0005_jobs_crons_keys.sql", include_str!("../../migrations/sqlite/0005_jobs_crons_keys.sql")),
+    (
+        "0006_jobs_claim_indexes.sql",
+        include_str!("../../migrations/sqlite/0006_jobs_claim_indexes.sql"),
+    ),
 ];
 
 /// The PostgreSQL mirror of `SQLITE`, name for name. Append-only.
@@ -27,6 +31,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0005_jobs_crons_keys.sql",
         include_str!("../../migrations/postgres/0005_jobs_crons_keys.sql"),
+    ),
+    (
+        "0006_jobs_claim_indexes.sql",
+        include_str!("../../migrations/postgres/0006_jobs_claim_indexes.sql"),
     ),
 ];
 

@@ -404,6 +404,13 @@ impl Store {
         self.job_op(|out| work::Op::ClaimJobs { claim, out }).await
     }
 
+    /// When the next pending job of `queue` due after `now` (Unix ms) is due, if any.
+    pub async fn next_job_due(&self, queue: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        let sql = jobs::next_due_sql(self.dialect());
+        let at = self.count(&sql, vec![Param::Text(queue.into()), Param::Int(now)]).await?;
+        Ok((at > 0).then_some(at))
+    }
+
     /// Ends an attempt; `false` if the lease was no longer `owner`'s.
     pub async fn finish_job(
         &self,

@@ -1,5 +1,6 @@
 //! Copying a whole database into PostgreSQL (`basalt migrate-db`): collection definitions
-//! (token secrets included), `_params`, and every record, then a row-count check of every table.
+//! (token secrets included), `_params`, cron schedules, API keys, the jobs still to run, and
+//! every record, then a row-count check of every table.
 //!
 //! - Definitions go through `Store::create_collection` (or `update_collection` when the target
 //!   already has the collection under the same id but a different definition), so the target's
@@ -184,6 +185,7 @@ pub async fn copy_database(
         source_count: 0,
         target_count: 0,
     });
+    copy_system(from, to, &mut report).await?;
     for (c, definition) in source_colls.into_iter().zip(definitions) {
         let c = Arc::new(c);
         let inserted = copy_table(from, target, &c, Key::Rowid, batch_size, progress).await?;
@@ -197,10 +199,91 @@ pub async fn copy_database(
     }
 
     for t in &mut report.tables {
-        t.source_count = from.count_rows(&t.table).await?;
-        t.target_count = to.count_rows(&t.table).await?;
+        if t.table == "_jobs" {
+            t.source_count = live_jobs(from).await?;
+            t.target_count = live_jobs(to).await?;
+        } else {
+            t.source_count = from.count_rows(&t.table).await?;
+            t.target_count = to.count_rows(&t.table).await?;
+        }
     }
     Ok(report)
+}
+
+/// Cron schedules, API keys and the jobs still to run: copied through the store's own
+/// operations, skipping what the target has (same id). Jobs go over pending (a running one's
+/// attempt is given back: the source is stopped); finished ones (succeeded, dead) are history
+/// and stay behind, so `_jobs` is checked on its pending and running rows only.
+async fn copy_system(from: &Store, to: &Store, report: &mut Report) -> Result<(), StoreError> {
+    let mut row = |table: &str, inserted: u64| {
+        report.tables.push(TableReport {
+            table: table.into(),
+            definition: None,
+            inserted: Some(inserted),
+            source_count: 0,
+            target_count: 0,
+        })
+    };
+    let have: std::collections::HashSet<String> =
+        to.crons().await?.into_iter().map(|c| c.id).collect();
+    let mut n = 0;
+    for c in from.crons().await? {
+        if !have.contains(&c.id) {
+            to.put_cron(c).await.map_err(|e| context("_crons", e))?;
+            n += 1;
+        }
+    }
+    row("_crons", n);
+    let have: std::collections::HashSet<String> =
+        to.api_keys(None).await?.into_iter().map(|k| k.id).collect();
+    let mut n = 0;
+    for k in from.api_keys(None).await? {
+        if !have.contains(&k.id) {
+            to.put_api_key(k).await.map_err(|e| context("_apikeys", e))?;
+            n += 1;
+        }
+    }
+    row("_apikeys", n);
+    let before = live_jobs(to).await?;
+    for state in ["pending", "running"] {
+        // Paged by offset: the source is stopped, so its pages do not move.
+        let mut offset = 0;
+        loop {
+            let (jobs, _) = from.list_jobs(None, Some(state), None, 1000, offset).await?;
+            if jobs.is_empty() {
+                break;
+            }
+            offset += jobs.len() as i64;
+            let mut w = to.work();
+            for j in jobs {
+                // Attempts spent stay spent (an interrupted one does not count).
+                let spent = if state == "running" { j.attempts - 1 } else { j.attempts };
+                w.enqueue_job(super::jobs::NewJob {
+                    id: j.id,
+                    queue: j.queue,
+                    kind: j.kind,
+                    payload: j.payload,
+                    priority: j.priority,
+                    run_at: j.run_at,
+                    max_attempts: (j.max_attempts - spent).max(1),
+                    unique_key: j.unique_key,
+                });
+            }
+            to.commit(w).await.map_err(|e| context("_jobs", e))?;
+        }
+    }
+    let after = live_jobs(to).await?;
+    row("_jobs", u64::try_from(after - before).unwrap_or(0));
+    Ok(())
+}
+
+/// Jobs pending or running.
+async fn live_jobs(store: &Store) -> Result<i64, StoreError> {
+    let mut n = 0;
+    for state in ["pending", "running"] {
+        n += store.list_jobs(None, Some(state), None, 0, 0).await?.1;
+    }
+    Ok(n)
 }
 
 /// Copies the rows of one table in one target transaction; returns how many were inserted.

@@ -147,6 +147,54 @@ async fn sqlite_source(dir: &Path) -> Store {
     })
     .await
     .unwrap();
+    // A schedule, an API key, and jobs: two to run (one pending, one running), one finished.
+    let cron = crate::store::system::Cron {
+        id: "nightly".into(),
+        expression: "0 3 * * *".into(),
+        kind: "noop".into(),
+        queue: "default".into(),
+        payload: json!({"a": 1}),
+        last_tick: 5,
+        created: 1,
+        updated: 2,
+    };
+    store.put_cron(cron).await.unwrap();
+    let key = crate::store::system::ApiKey {
+        id: "key000000000001".into(),
+        name: "ci".into(),
+        scopes: vec!["jobs".into()],
+        hash: "ab".repeat(32),
+        created: 3,
+    };
+    store.put_api_key(key).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let job = |id: &str, run_at: i64| crate::store::jobs::NewJob {
+        id: id.into(),
+        queue: "q".into(),
+        kind: "k".into(),
+        payload: json!({"id": id}),
+        priority: 0,
+        run_at,
+        max_attempts: 3,
+        unique_key: None,
+    };
+    let mut w = store.work();
+    w.enqueue_job(job("job-running", now - 2)).enqueue_job(job("job-done", now - 1));
+    store.commit(w).await.unwrap();
+    let claim = |max| crate::store::jobs::Claim {
+        queue: "q".into(),
+        kinds: vec![],
+        max,
+        owner: "w".into(),
+        now,
+        lease_until: now + 60_000,
+    };
+    assert_eq!(store.claim_jobs(claim(2)).await.unwrap().len(), 2);
+    let done = crate::store::jobs::Outcome::Succeeded(None);
+    assert!(store.finish_job("job-done", "w", done).await.unwrap());
+    let mut w = store.work();
+    w.enqueue_job(job("job-pending", now + 3_600_000));
+    store.commit(w).await.unwrap();
     store
 }
 
@@ -193,6 +241,9 @@ async fn copies_every_value_in_order_then_reruns_without_changes() {
         [
             ("_collections", None, None, 3),
             ("_params", None, Some(2), 2),
+            ("_crons", None, Some(1), 1),
+            ("_apikeys", None, Some(1), 1),
+            ("_jobs", None, Some(2), 2),
             ("tags", Some(Definition::Updated), Some(7), 7),
             ("members", Some(Definition::Created), Some(3), 3),
             ("things", Some(Definition::Created), Some(31), 31),
@@ -229,6 +280,14 @@ async fn copies_every_value_in_order_then_reruns_without_changes() {
             assert_eq!(x, y, "{}", c.name);
         }
     }
+    assert_eq!(dst.crons().await.unwrap(), src.crons().await.unwrap());
+    assert_eq!(dst.api_keys(None).await.unwrap()[0].hash, "ab".repeat(32));
+    let running = dst.job("job-running").await.unwrap().unwrap();
+    assert_eq!((running.state.as_str(), running.max_attempts), ("pending", 3), "given back");
+    let pending = dst.job("job-pending").await.unwrap().unwrap();
+    let source = src.job("job-pending").await.unwrap().unwrap();
+    assert_eq!((pending.payload, pending.run_at), (source.payload, source.run_at));
+    assert!(dst.job("job-done").await.unwrap().is_none(), "finished jobs stay behind");
     let things_rows = all_rows(&dst, &things(), Key::Rowid).await;
     assert_eq!(things_rows.last().unwrap()["title"], "inserted last");
     assert_eq!(things_rows[1]["meta"], json!({"a": [1, 2.5, "x", null, true], "b": {"c": "d"}}));

@@ -171,6 +171,7 @@ async fn the_runner_survives_bad_handlers_and_gives_back_leases() {
     let app = spawn_app().await;
     let su = app.su_token().await;
     let mut handlers: HashMap<String, Handler> = HashMap::new();
+    handlers.insert("ok".into(), Arc::new(|_, _| Box::pin(async { Ok(None) })));
     handlers.insert("fails".into(), Arc::new(|_, _| Box::pin(async { Err("no".to_string()) })));
     handlers.insert("panics".into(), Arc::new(|_, _| Box::pin(async { panic!("handler bug") })));
     handlers.insert(
@@ -186,7 +187,9 @@ async fn the_runner_survives_bad_handlers_and_gives_back_leases() {
         queue: "t".into(),
         concurrency: 4,
         lease: Duration::from_millis(600),
-        poll: Duration::from_millis(50),
+        // Longer than the test: retries after a backoff and delayed jobs run because the runner
+        // sleeps only until the next job is due, never because a poll came round.
+        poll: Duration::from_secs(3600),
         attempt_timeout: Duration::from_millis(300),
         backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(100),
@@ -223,6 +226,17 @@ async fn the_runner_survives_bad_handlers_and_gives_back_leases() {
     })
     .await;
     assert!(dead);
+    // A delayed job starts when due, with no poll to find it.
+    let (_, delayed) =
+        app.post("/api/jobs", Some(&su), json!({"kind": "ok", "queue": "t", "delay": 300})).await;
+    let delayed_id = delayed["id"].as_str().expect("id").to_string();
+    let done = eventually(Duration::from_secs(10), || async {
+        app.get(&format!("/api/jobs/{delayed_id}"), Some(&su)).await.1["state"] == "succeeded"
+    })
+    .await;
+    let (_, job) = app.get(&format!("/api/jobs/{delayed_id}"), Some(&su)).await;
+    assert!(done, "{job}");
+    assert!(job["started"].as_i64() >= job["runAt"].as_i64(), "not before it is due: {job}");
 
     // Shutdown with a job running: after the grace period its lease goes back.
     let (_, held) = app
