@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> impl Edged {
         .route("/api/realtime", get(realtime::connect).post(realtime::subscribe))
         .route("/api/jobs", get(jobs::list).post(jobs::enqueue))
         .route("/api/jobs/stats", get(jobs::stats))
+        .route("/api/jobs/batch", post(jobs::enqueue_batch))
         .route("/api/jobs/claim", post(jobs::claim))
         .route("/api/jobs/{id}/heartbeat", post(jobs::heartbeat))
         .route("/api/jobs/{id}/complete", post(jobs::complete))

@@ -27,6 +27,8 @@ const RESERVED_KINDS: [&str; 3] = [
     crate::service::files::FILES_SWEEP,
 ];
 /// The furthest into the future a job may be scheduled (one year, in ms).
+/// The most jobs one `POST /api/jobs/batch` enqueues.
+pub const MAX_BATCH: usize = 1000;
 pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
 
 /// `POST /api/jobs`.
@@ -221,20 +223,63 @@ impl Service {
     pub async fn enqueue_job(&self, req: EnqueueRequest, info: &RequestInfo) -> Result<Job> {
         require_scope(info, "jobs")?;
         let job = req.into_job(chrono::Utc::now().timestamp_millis())?;
-        let (id, key) = (job.id.clone(), job.unique_key.clone());
-        let mut work = self.store.work();
-        work.enqueue_job(job);
-        self.store.commit(work).await?;
-        self.jobs_ready().notify_one();
-        if let Some(stored) = self.store.job(&id).await? {
-            return Ok(stored);
+        let mut stored = self.store_jobs(vec![job]).await?;
+        stored.pop().ok_or_else(|| ServiceError::Internal("an enqueued job is missing".into()))
+    }
+
+    /// `POST /api/jobs/batch {"jobs": [...]}`: up to `MAX_BATCH` jobs in one transaction, all
+    /// or none; a bad one is a 400 naming it (`jobs.3.kind`).
+    pub async fn enqueue_jobs(
+        &self,
+        reqs: Vec<EnqueueRequest>,
+        info: &RequestInfo,
+    ) -> Result<Vec<Job>> {
+        require_scope(info, "jobs")?;
+        if reqs.is_empty() || reqs.len() > MAX_BATCH {
+            let mut data = Map::new();
+            let message = format!("Must have 1 to {MAX_BATCH} jobs.");
+            data.insert("jobs".into(), error_entry(ErrorCode::InvalidValue, &message));
+            return Err(ServiceError::fields("Failed to enqueue the jobs.", data));
         }
-        // Not inserted: a live job holds the unique key.
-        let existing = match key {
-            Some(k) => self.store.job_by_unique_key(&k).await?,
-            None => None,
-        };
-        existing.ok_or_else(|| ServiceError::Internal("an enqueued job is missing".into()))
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut jobs = Vec::with_capacity(reqs.len());
+        let mut bad = Map::new();
+        for (i, req) in reqs.into_iter().enumerate() {
+            match req.into_job(now) {
+                Ok(job) => jobs.push(job),
+                Err(ServiceError::BadRequest { data, .. }) => {
+                    bad.insert(i.to_string(), Value::Object(data));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !bad.is_empty() {
+            let mut data = Map::new();
+            data.insert("jobs".into(), Value::Object(bad));
+            return Err(ServiceError::fields("Failed to enqueue the jobs.", data));
+        }
+        self.store_jobs(jobs).await
+    }
+
+    /// Stores checked jobs in one transaction; for a job whose unique key a live job holds,
+    /// that job.
+    async fn store_jobs(&self, jobs: Vec<NewJob>) -> Result<Vec<Job>> {
+        let keys: Vec<Option<String>> = jobs.iter().map(|j| j.unique_key.clone()).collect();
+        let stored = self.store.enqueue_jobs(jobs).await?;
+        self.jobs_ready().notify_one();
+        let mut out = Vec::with_capacity(stored.len());
+        for (job, key) in stored.into_iter().zip(keys) {
+            let job = match (job, key) {
+                (Some(job), _) => Some(job),
+                // Not inserted: a live job holds the unique key (maybe one of this batch).
+                (None, Some(k)) => self.store.job_by_unique_key(&k).await?,
+                (None, None) => None,
+            };
+            out.push(
+                job.ok_or_else(|| ServiceError::Internal("an enqueued job is missing".into()))?,
+            );
+        }
+        Ok(out)
     }
 
     /// `GET /api/jobs/{id}`.

@@ -148,15 +148,31 @@ pub(crate) fn parse_json_rows<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-/// Inserts `job` unless a live job holds its unique key.
-pub(crate) async fn enqueue<T: Tx>(tx: &mut T, job: &NewJob, now: i64) -> Result<(), StoreError> {
+/// Inserts `job` unless a live job holds its unique key (or its id is taken); with `returning`,
+/// the stored job when it was inserted (no second read to answer the enqueue).
+pub(crate) async fn enqueue<T: Tx>(
+    tx: &mut T,
+    job: &NewJob,
+    now: i64,
+    returning: bool,
+) -> Result<Option<Job>, StoreError> {
     let d = tx.dialect();
     let p: Vec<String> = (1..=10).map(|i| d.placeholder(i)).collect();
     let sql = format!(
         "INSERT INTO _jobs (id, queue, kind, payload, priority, run_at, max_attempts, state, \
          unique_key, created, updated) VALUES ({}, {}, {}, {}, {}, {}, {}, 'pending', {}, {}, {}) \
-         ON CONFLICT DO NOTHING",
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
+         ON CONFLICT DO NOTHING{}",
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+        p[6],
+        p[7],
+        p[8],
+        p[9],
+        if returning { format!(" RETURNING {}", job_json(d, "_jobs")) } else { String::new() }
     );
     let params = vec![
         Param::Text(job.id.clone()),
@@ -170,8 +186,11 @@ pub(crate) async fn enqueue<T: Tx>(tx: &mut T, job: &NewJob, now: i64) -> Result
         Param::Int(now),
         Param::Int(now),
     ];
-    tx.exec(&sql, &params).await?;
-    Ok(())
+    if !returning {
+        tx.exec(&sql, &params).await?;
+        return Ok(None);
+    }
+    Ok(parse_jobs(tx.strings(&sql, &params).await?)?.pop())
 }
 
 /// Takes up to `c.max` due jobs of `c.queue` under a lease for `c.owner`, highest priority

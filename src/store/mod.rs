@@ -404,6 +404,23 @@ impl Store {
         self.job_op(|out| work::Op::ClaimJobs { claim, out }).await
     }
 
+    /// Enqueues `jobs` in one transaction; each one's stored job, or `None` where a live job
+    /// held its unique key (or its id).
+    pub async fn enqueue_jobs(
+        &self,
+        jobs: Vec<jobs::NewJob>,
+    ) -> Result<Vec<Option<jobs::Job>>, StoreError> {
+        let mut w = self.work();
+        let mut slots = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let out: jobs::Slot<Option<jobs::Job>> = Arc::new(std::sync::Mutex::new(None));
+            slots.push(out.clone());
+            w.enqueue_job_returning(job, out);
+        }
+        self.commit(w).await?;
+        Ok(slots.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).take()).collect())
+    }
+
     /// When the next pending job of `queue` due after `now` (Unix ms) is due, if any.
     pub async fn next_job_due(&self, queue: &str, now: i64) -> Result<Option<i64>, StoreError> {
         let sql = jobs::next_due_sql(self.dialect());

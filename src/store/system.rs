@@ -117,7 +117,7 @@ pub(crate) async fn fire_cron<T: Tx>(
     if tx.exec(&sql, &[Param::Int(tick), Param::Text(id.into())]).await? == 0 {
         return Ok(false);
     }
-    jobs::enqueue(tx, job, now).await?;
+    jobs::enqueue(tx, job, now, false).await?;
     Ok(true)
 }
 

@@ -105,7 +105,7 @@ pub(crate) async fn enqueue<T: Tx>(
                 max_attempts: MAX_ATTEMPTS,
                 unique_key: None,
             };
-            jobs::enqueue(tx, &job, now).await?;
+            jobs::enqueue(tx, &job, now, false).await?;
         }
     }
     Ok(())

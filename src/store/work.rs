@@ -49,6 +49,8 @@ pub(crate) enum Op {
     EnqueueJob {
         job: jobs::NewJob,
         now: i64,
+        /// Where to put the stored job (`None` if not inserted), when the caller wants it.
+        out: Option<jobs::Slot<Option<jobs::Job>>>,
     },
     /// Leases due jobs; the claimed ones are put in `out`.
     ClaimJobs {
@@ -188,7 +190,17 @@ impl Work {
     /// Enqueues a job with this unit: it exists exactly when the unit commits.
     pub fn enqueue_job(&mut self, job: jobs::NewJob) -> &mut Work {
         let now = chrono::Utc::now().timestamp_millis();
-        self.push(Op::EnqueueJob { job, now })
+        self.push(Op::EnqueueJob { job, now, out: None })
+    }
+
+    /// Adds a job and puts the stored job in `out` (`None`: a live job holds its unique key).
+    pub fn enqueue_job_returning(
+        &mut self,
+        job: jobs::NewJob,
+        out: jobs::Slot<Option<jobs::Job>>,
+    ) -> &mut Work {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.push(Op::EnqueueJob { job, now, out: Some(out) })
     }
 
     /// Deletes a record with relation semantics for the records referencing it (cascade,
@@ -258,7 +270,12 @@ pub(crate) async fn run<T: Tx>(
             Op::DeleteRecord { schema, coll, id } => {
                 pending.extend(cascade::delete(tx, schema, coll, id).await?);
             }
-            Op::EnqueueJob { job, now } => jobs::enqueue(tx, job, *now).await?,
+            Op::EnqueueJob { job, now, out } => {
+                let stored = jobs::enqueue(tx, job, *now, out.is_some()).await?;
+                if let Some(out) = out {
+                    *out.lock().unwrap_or_else(|p| p.into_inner()) = stored;
+                }
+            }
             Op::ClaimJobs { claim, out } => {
                 let claimed = jobs::claim(tx, claim).await?;
                 *out.lock().unwrap_or_else(|p| p.into_inner()) = claimed;

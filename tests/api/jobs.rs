@@ -157,6 +157,38 @@ async fn bad_jobs_are_refused_with_the_field() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body): (StatusCode, Value) = app.get("/api/jobs", Some(&su)).await;
     assert_eq!((status, body["totalItems"].as_i64()), (StatusCode::OK, Some(0)), "nothing stored");
+
+    // A batch is all or nothing, and names the bad job.
+    let batch = json!({"jobs": [{"kind": "k", "queue": "b"}, {"kind": "Bad"}, {"kind": "k"}]});
+    let (status, res) = app.post("/api/jobs/batch", Some(&su), batch).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+    assert_eq!(res["data"]["jobs"]["1"]["kind"]["code"], "validation_match_invalid", "{res}");
+    assert!(res["data"]["jobs"].get("0").is_none(), "{res}");
+    let too_many: Vec<Value> = (0..1001).map(|_| json!({"kind": "k"})).collect();
+    for body in [json!({"jobs": []}), json!({"jobs": too_many}), json!({"jobs": "k"}), json!({})] {
+        let (status, res) = app.post("/api/jobs/batch", Some(&su), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+    }
+    let (status, _) = app.post("/api/jobs/batch", Some(&user), json!({"jobs": [{"kind": "k"}]})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, body): (StatusCode, Value) = app.get("/api/jobs", Some(&su)).await;
+    assert_eq!(body["totalItems"], 0, "nothing stored: {body}");
+    // In one transaction, answered in order; a unique key taken earlier in the batch returns
+    // that job.
+    let batch = json!({"jobs": [
+        {"kind": "k", "queue": "b", "priority": 3},
+        {"kind": "k", "queue": "b", "uniqueKey": "once"},
+        {"kind": "k", "queue": "b", "uniqueKey": "once", "priority": 9},
+    ]});
+    let (status, res) = app.post("/api/jobs/batch", Some(&su), batch).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let items = res["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3);
+    assert_eq!((items[0]["priority"].as_i64(), items[0]["state"].as_str()), (Some(3), Some("pending")));
+    assert_eq!(items[1]["id"], items[2]["id"], "{res}");
+    assert_eq!(items[2]["priority"], 0);
+    let (_, body): (StatusCode, Value) = app.get("/api/jobs?queue=b", Some(&su)).await;
+    assert_eq!(body["totalItems"], 2, "{body}");
 }
 
 /// The runner: a handler that fails, panics or hangs fails that attempt only, retries back off,

@@ -25,6 +25,33 @@ pub async fn enqueue(
     Ok(Json(serde_json::to_value(job).unwrap_or(Value::Null)))
 }
 
+/// `POST /api/jobs/batch {"jobs": [...]}`: `{"items": [...]}` in the order given.
+pub async fn enqueue_batch(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Body(mut body): Body,
+) -> Res<Json<Value>> {
+    let jobs = match body.remove("jobs") {
+        Some(Value::Array(jobs)) => jobs,
+        _ => {
+            return Err(ApiError::bad_request(
+                "Failed to load the submitted data: \"jobs\" must be an array of jobs.",
+            ))
+        }
+    };
+    let reqs = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(i, j)| {
+            serde_json::from_value::<EnqueueRequest>(j).map_err(|e| {
+                ApiError::bad_request(format!("Failed to load the submitted data: jobs.{i}: {e}."))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let items = s.svc.enqueue_jobs(reqs, &info).await?;
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQs {
