@@ -4,7 +4,9 @@
 //
 //   node graphile.mjs migrate URL
 //   node graphile.mjs enqueue URL --connections C (--duration S | --jobs N | --rate R --duration S)
-//       add_job('noop', '{"n":1}') over a pg Pool of C connections: for S seconds as fast as
+//                     [--batch B]
+//       add_job('noop', '{"n":1}') (with --batch: add_jobs of B such jobs; N counts calls)
+//       over a pg Pool of C connections: for S seconds as fast as
 //       it goes, or exactly N jobs as fast as it goes, or R per second for S seconds (open loop:
 //       job i is sent at start + i/R whatever the earlier ones are doing).
 //   node graphile.mjs work URL --concurrency K --expect N
@@ -37,7 +39,15 @@ async function enqueue() {
   // Open every connection first, so the timed part does not include connecting.
   const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
   clients.forEach((c) => c.release());
-  const add = () => pool.query("SELECT graphile_worker.add_job('noop', $1::json)", ['{"n":1}']);
+  const batch = opt("batch", 0);
+  const specs = JSON.stringify(Array.from({ length: batch }, () => ({ identifier: "noop", payload: { n: 1 } })));
+  const add = () =>
+    batch > 0
+      ? pool.query(
+          "SELECT graphile_worker.add_jobs(array(SELECT json_populate_recordset(null::graphile_worker.job_spec, $1::json)))",
+          [specs],
+        )
+      : pool.query("SELECT graphile_worker.add_job('noop', $1::json)", ['{"n":1}']);
   let ok = 0;
   let errors = 0;
   let firstError = null;

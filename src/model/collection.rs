@@ -267,18 +267,45 @@ impl Collection {
     }
 }
 
-/// Default values of the auth option groups PocketBase returns but Basalt does not act on yet.
+/// The default mail templates of an auth collection, `(subject, body)`: Basalt's own wording,
+/// with PocketBase's placeholders and confirmation links (`{APP_URL}/_/#/auth/…/{TOKEN}`), so
+/// templates written for PocketBase work unchanged.
+pub mod templates {
+    pub const VERIFICATION: (&str, &str) = (
+        "Confirm your email for {APP_NAME}",
+        "<p>Hi,</p>\n<p>Welcome to {APP_NAME}! Please confirm that this is your email address.</p>\n<p>\n  <a class=\"btn\" href=\"{APP_URL}/_/#/auth/confirm-verification/{TOKEN}\" target=\"_blank\" rel=\"noopener\">Confirm my email</a>\n</p>\n<p><i>Did not sign up? You can safely ignore this message.</i></p>\n<p>\n  The {APP_NAME} team\n</p>",
+    );
+    pub const RESET_PASSWORD: (&str, &str) = (
+        "Your {APP_NAME} password reset",
+        "<p>Hi,</p>\n<p>Someone asked to reset the password of your {APP_NAME} account. Choose a new one here:</p>\n<p>\n  <a class=\"btn\" href=\"{APP_URL}/_/#/auth/confirm-password-reset/{TOKEN}\" target=\"_blank\" rel=\"noopener\">Choose a new password</a>\n</p>\n<p><i>Not you? Ignore this message and your password stays as it is.</i></p>\n<p>\n  The {APP_NAME} team\n</p>",
+    );
+    pub const CONFIRM_EMAIL_CHANGE: (&str, &str) = (
+        "Confirm your new email for {APP_NAME}",
+        "<p>Hi,</p>\n<p>Please confirm that your {APP_NAME} account should use this email address from now on.</p>\n<p>\n  <a class=\"btn\" href=\"{APP_URL}/_/#/auth/confirm-email-change/{TOKEN}\" target=\"_blank\" rel=\"noopener\">Use this address</a>\n</p>\n<p><i>Not you? Ignore this message and nothing changes.</i></p>\n<p>\n  The {APP_NAME} team\n</p>",
+    );
+    pub const OTP: (&str, &str) = (
+        "Your {APP_NAME} sign-in code",
+        "<p>Hi,</p>\n<p>Your one-time sign-in code is <strong>{OTP}</strong>.</p>\n<p><i>Did not try to sign in? You can ignore this message.</i></p>\n<p>\n  The {APP_NAME} team\n</p>",
+    );
+    pub const AUTH_ALERT: (&str, &str) = (
+        "New sign-in to your {APP_NAME} account",
+        "<p>Hi,</p>\n<p>Your {APP_NAME} account was just used to sign in from a device we have not seen before:</p>\n<p><em>{ALERT_INFO}</em></p>\n<p><strong>If this was not you, change your password now: that signs out every other device.</strong></p>\n<p>If it was you, there is nothing to do.</p>\n<p>\n  The {APP_NAME} team\n</p>",
+    );
+}
+
+/// Default values of the auth option groups beyond passwords and tokens.
 pub fn default_auth_extra() -> Map<String, Value> {
-    let tpl = json!({"subject": "", "body": ""});
+    let tpl = |(subject, body): (&str, &str)| json!({"subject": subject, "body": body});
     let v = json!({
         "oauth2": {"enabled": false, "providers": [],
                    "mappedFields": {"id": "", "name": "", "username": "", "avatarURL": ""}},
         "mfa": {"enabled": false, "duration": 600, "rule": ""},
-        "otp": {"enabled": false, "duration": 180, "length": 8, "emailTemplate": tpl},
-        "authAlert": {"enabled": true, "emailTemplate": tpl},
-        "verificationTemplate": tpl,
-        "resetPasswordTemplate": tpl,
-        "confirmEmailChangeTemplate": tpl,
+        "otp": {"enabled": false, "duration": 180, "length": 8,
+                "emailTemplate": tpl(templates::OTP)},
+        "authAlert": {"enabled": true, "emailTemplate": tpl(templates::AUTH_ALERT)},
+        "verificationTemplate": tpl(templates::VERIFICATION),
+        "resetPasswordTemplate": tpl(templates::RESET_PASSWORD),
+        "confirmEmailChangeTemplate": tpl(templates::CONFIRM_EMAIL_CHANGE),
     });
     match v {
         Value::Object(m) => m,

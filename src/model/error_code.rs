@@ -70,6 +70,14 @@ error_codes! {
     MissingRelRecords => "validation_missing_rel_records",
     InvalidOldPassword => "validation_invalid_old_password",
     InInvalid => "validation_in_invalid",
+    // Auth flows (`service::auth_flows`)
+    InvalidToken => "validation_invalid_token",
+    InvalidTokenClaims => "validation_invalid_token_claims",
+    InvalidTokenPayload => "validation_invalid_token_payload",
+    TokenCollectionMismatch => "validation_token_collection_mismatch",
+    TokenEmailMismatch => "validation_token_email_mismatch",
+    InvalidNewEmail => "validation_invalid_new_email",
+    InvalidPassword => "validation_invalid_password",
     // Collections (`service::collections`)
     MatchInvalid => "validation_match_invalid",
     ReservedName => "validation_reserved_name",
@@ -160,6 +168,13 @@ mod tests {
         (ErrorCode::UnsupportedValueType, "validation_unsupported_value_type"),
         (ErrorCode::UrlDomainNotAllowed, "validation_url_domain_not_allowed"),
         (ErrorCode::ValuesMismatch, "validation_values_mismatch"),
+        (ErrorCode::InvalidToken, "validation_invalid_token"),
+        (ErrorCode::InvalidTokenClaims, "validation_invalid_token_claims"),
+        (ErrorCode::InvalidTokenPayload, "validation_invalid_token_payload"),
+        (ErrorCode::TokenCollectionMismatch, "validation_token_collection_mismatch"),
+        (ErrorCode::TokenEmailMismatch, "validation_token_email_mismatch"),
+        (ErrorCode::InvalidNewEmail, "validation_invalid_new_email"),
+        (ErrorCode::InvalidPassword, "validation_invalid_password"),
     ];
 
     #[test]

@@ -69,11 +69,22 @@ impl Service {
     /// Issues an auth token for a record.
     pub(crate) fn issue_token(&self, coll: &Collection, record: &Row) -> Result<String> {
         let duration = coll.auth.as_ref().map_or(86400, |a| a.tokens.get(TokenKind::Auth).duration);
+        self.issue_token_for(coll, record, duration, true)
+    }
+
+    /// An auth token valid `duration` seconds; `refreshable: false` for impersonation.
+    pub(crate) fn issue_token_for(
+        &self,
+        coll: &Collection,
+        record: &Row,
+        duration: i64,
+        refreshable: bool,
+    ) -> Result<String> {
         let claims = Claims {
             id: record.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
             kind: "auth".into(),
             collection_id: coll.id.clone(),
-            refreshable: Some(true),
+            refreshable: Some(refreshable),
             exp: chrono::Utc::now().timestamp() + duration,
         };
         jsonwebtoken::encode(
@@ -228,9 +239,12 @@ impl Service {
     }
 
     /// `POST /api/collections/{c}/auth-refresh`.
+    /// `token` is the one the request carried: one that is not refreshable (impersonation)
+    /// comes back unchanged, as in PocketBase.
     pub async fn auth_refresh(
         &self,
         coll: &str,
+        token: &str,
         p: &ViewParams,
         info: &RequestInfo,
     ) -> Result<Value> {
@@ -247,6 +261,11 @@ impl Service {
             )));
         }
         self.check_auth_rule(&auth, info).await?;
+        let token = token.trim();
+        let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
+        if token_is_not_refreshable(token) {
+            return self.auth_response_with(auth, token.to_string(), p, info).await;
+        }
         self.auth_response(auth, p, info).await
     }
 
@@ -304,6 +323,16 @@ impl Service {
         info: &RequestInfo,
     ) -> Result<Value> {
         let token = self.issue_token(&auth.collection, &auth.record)?;
+        self.auth_response_with(auth, token, p, info).await
+    }
+
+    async fn auth_response_with(
+        &self,
+        auth: AuthRecord,
+        token: String,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
         let mut viewer = info.clone();
         viewer.auth = Some(auth.clone());
         let schema = self.schema();
@@ -321,13 +350,22 @@ impl Service {
     }
 }
 
-fn missing_auth_collection() -> ServiceError {
+/// Whether a (verified) token says `refreshable: false`.
+fn token_is_not_refreshable(token: &str) -> bool {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.insecure_disable_signature_validation();
+    v.validate_exp = false;
+    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &v)
+        .is_ok_and(|t| t.claims.refreshable == Some(false))
+}
+
+pub(crate) fn missing_auth_collection() -> ServiceError {
     ServiceError::NotFound("Missing or invalid auth collection context.".into())
 }
 
 impl Service {
     /// A request context that acts as a superuser (CLI commands).
-    fn system_info(&self) -> Result<RequestInfo> {
+    pub(crate) fn system_info(&self) -> Result<RequestInfo> {
         let (_, coll) = self.collection(crate::model::collection::SUPERUSERS)?;
         Ok(RequestInfo {
             auth: Some(AuthRecord { collection: coll, record: Map::new() }),

@@ -6,6 +6,7 @@
 
 pub mod apikeys;
 pub mod auth;
+pub mod auth_flows;
 pub mod collections;
 pub mod crons;
 mod expand;
@@ -131,6 +132,9 @@ pub struct Service {
     webhook_client: std::sync::OnceLock<reqwest13::Client>,
     /// Signalled when a cron schedule is saved or removed here.
     crons_changed: tokio::sync::Notify,
+    /// Verification and reset mails sent in the last `auth_flows::RESEND_EVERY`, by flow and
+    /// record (this instance's view: PocketBase's resend window).
+    flow_mails: moka::sync::Cache<String, ()>,
 }
 
 /// How side effects reach the outside (from the boot config).
@@ -163,6 +167,10 @@ impl Service {
             outbound,
             webhook_client: std::sync::OnceLock::new(),
             crons_changed: tokio::sync::Notify::new(),
+            flow_mails: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(auth_flows::RESEND_EVERY)
+                .build(),
         };
         svc.reload_schema().await?;
         svc.ensure_default_collections().await?;

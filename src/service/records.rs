@@ -446,6 +446,12 @@ impl Service {
                 row.insert("tokenKey".into(), Value::String(crate::util::random_alnum(50)));
             }
         }
+        // A new email also revokes every token (as PocketBase: tokens went to the old address).
+        if let (true, Some(old)) = (coll.is_auth(), existing) {
+            if row.get("email") != old.get("email") {
+                row.insert("tokenKey".into(), Value::String(crate::util::random_alnum(50)));
+            }
+        }
         for (name, plain) in plain_passwords {
             row.insert(name, Value::String(hash_password(plain).await?));
         }

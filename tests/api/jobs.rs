@@ -169,7 +169,8 @@ async fn bad_jobs_are_refused_with_the_field() {
         let (status, res) = app.post("/api/jobs/batch", Some(&su), body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
     }
-    let (status, _) = app.post("/api/jobs/batch", Some(&user), json!({"jobs": [{"kind": "k"}]})).await;
+    let (status, _) =
+        app.post("/api/jobs/batch", Some(&user), json!({"jobs": [{"kind": "k"}]})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, body): (StatusCode, Value) = app.get("/api/jobs", Some(&su)).await;
     assert_eq!(body["totalItems"], 0, "nothing stored: {body}");
@@ -184,7 +185,10 @@ async fn bad_jobs_are_refused_with_the_field() {
     assert_eq!(status, StatusCode::OK, "{res}");
     let items = res["items"].as_array().expect("items");
     assert_eq!(items.len(), 3);
-    assert_eq!((items[0]["priority"].as_i64(), items[0]["state"].as_str()), (Some(3), Some("pending")));
+    assert_eq!(
+        (items[0]["priority"].as_i64(), items[0]["state"].as_str()),
+        (Some(3), Some("pending"))
+    );
     assert_eq!(items[1]["id"], items[2]["id"], "{res}");
     assert_eq!(items[2]["priority"], 0);
     let (_, body): (StatusCode, Value) = app.get("/api/jobs?queue=b", Some(&su)).await;

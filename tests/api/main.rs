@@ -3,6 +3,7 @@
 
 mod architecture;
 mod auth;
+mod auth_flows;
 mod change_feed;
 mod cli;
 mod collection_indexes;
@@ -34,4 +35,5 @@ mod rules;
 mod scale_out;
 mod seed;
 mod smoke;
+mod smtp;
 mod user_report;

@@ -4,8 +4,8 @@
 //! them. Also cron schedules over the API.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,79 +15,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::helpers::{eventually, spawn_app, spawn_app_configured, TestApp};
-
-/// A real SMTP server writing each message into a Maildir.
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: tempfile::TempDir,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-async fn start_smtp() -> Smtp {
-    let python = std::env::var("BASALT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let maildir = tempfile::tempdir().expect("maildir");
-    for sub in ["tmp", "new", "cur"] {
-        std::fs::create_dir_all(maildir.path().join(sub)).expect("maildir");
-    }
-    let port = free_port();
-    let child = Command::new(&python)
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-        .args(["-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(maildir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {python} -m aiosmtpd ({e}): pip install -r tests/smtp/requirements.txt"));
-    let mut smtp = Smtp { child, port, maildir };
-    let up = eventually(Duration::from_secs(15), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-    })
-    .await;
-    if !up {
-        let _ = smtp.child.kill();
-        let out = smtp.child.wait_with_output_stderr();
-        panic!(
-            "aiosmtpd did not start on {port} (pip install -r tests/smtp/requirements.txt): {out}"
-        );
-    }
-    smtp
-}
-
-trait StderrOf {
-    fn wait_with_output_stderr(&mut self) -> String;
-}
-
-impl StderrOf for Child {
-    fn wait_with_output_stderr(&mut self) -> String {
-        use std::io::Read;
-        let mut s = String::new();
-        if let Some(mut e) = self.stderr.take() {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    }
-}
-
-/// The messages the Maildir holds.
-fn messages(dir: &Path) -> Vec<String> {
-    let new = dir.join("new");
-    let Ok(entries) = std::fs::read_dir(&new) else { return Vec::new() };
-    entries.filter_map(|e| e.ok()).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
-}
+use crate::smtp::{messages, start_smtp};
 
 async fn job_state(app: &TestApp, su: &str, id: &str) -> Value {
     app.get(&format!("/api/jobs/{id}"), Some(su)).await.1
