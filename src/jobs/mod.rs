@@ -13,6 +13,7 @@ pub mod cron;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,10 +116,20 @@ pub async fn run(
     // not at the next poll.
     let freed = Arc::new(Notify::new());
     // Outcomes go to one finisher that records all those waiting in one transaction: with
-    // short jobs a transaction per job, not the jobs, is the limit. A slot is free again only
-    // once its outcome is recorded (so shutdown's wait covers the records too).
+    // short jobs a transaction per job, not the jobs, is the limit. A slot is free again as
+    // soon as its handler returns, so claiming the next jobs overlaps with recording the last
+    // ones; outcomes not yet recorded are capped (`MAX_UNRECORDED` per slot) so a slow database
+    // makes the runner claim less, not pile up results.
     let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
-    let finisher = tokio::spawn(finish_batches(svc.clone(), owner.clone(), done_rx, freed.clone()));
+    let unrecorded = Arc::new(AtomicUsize::new(0));
+    let finisher = tokio::spawn(finish_batches(
+        svc.clone(),
+        owner.clone(),
+        done_rx,
+        freed.clone(),
+        unrecorded.clone(),
+    ));
+    let max_unrecorded = cfg.concurrency.max(1) * MAX_UNRECORDED;
     let mut last_bury = tokio::time::Instant::now();
     // Other instances' enqueues (PostgreSQL): the change feed's signal, sent after their commit.
     let remote = svc.remote_jobs_signal();
@@ -126,7 +137,11 @@ pub async fn run(
         if *stop.borrow() {
             break;
         }
-        let free = slots.available_permits();
+        let free = if unrecorded.load(Ordering::Acquire) >= max_unrecorded {
+            0
+        } else {
+            slots.available_permits()
+        };
         let mut claimed = 0;
         if free > 0 {
             let now = chrono::Utc::now().timestamp_millis();
@@ -143,17 +158,24 @@ pub async fn run(
                     claimed = jobs.len();
                     for job in jobs {
                         let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                        let (svc, cfg, owner, handlers, done) = (
+                        let (svc, cfg, owner, handlers, done, unrecorded, freed) = (
                             svc.clone(),
                             cfg.clone(),
                             owner.clone(),
                             handlers.clone(),
                             done_tx.clone(),
+                            unrecorded.clone(),
+                            freed.clone(),
                         );
                         tokio::spawn(async move {
                             let outcome = attempt(&svc, &cfg, &owner, &handlers, job).await;
+                            if outcome.is_some() {
+                                unrecorded.fetch_add(1, Ordering::AcqRel);
+                            }
                             // The finisher gone (shutdown past its grace): the lease expires.
-                            let _ = done.send(Done { outcome, _permit: permit });
+                            let _ = done.send(Done { outcome });
+                            drop(permit);
+                            freed.notify_one();
                         });
                     }
                 }
@@ -200,7 +222,13 @@ pub async fn run(
     // Shutdown: no more claims; running jobs get the grace period, then their leases go back.
     let all = u32::try_from(cfg.concurrency.max(1)).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(cfg.grace, slots.acquire_many(all)).await;
+    // The outcomes of the jobs that ended get recorded before the leases go back (a job still
+    // running past the grace keeps its sender: wait for the count, not for the channel).
     drop(done_tx);
+    let deadline = tokio::time::Instant::now() + FINISH_GRACE;
+    while unrecorded.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        let _ = tokio::time::timeout(Duration::from_millis(20), freed.notified()).await;
+    }
     finisher.abort();
     if let Err(e) = svc.release_jobs(&owner).await {
         tracing::warn!(error = %e, "jobs: giving back leases failed; they expire instead");
@@ -259,12 +287,17 @@ async fn attempt(
     Some((id, outcome))
 }
 
-/// An attempt's end, travelling to the finisher with the slot it holds.
+/// An attempt's end, travelling to the finisher.
 struct Done {
     /// `None`: nothing to record (the lease was lost, or no handler).
     outcome: Option<(String, Outcome)>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
 }
+
+/// Outcomes waiting to be recorded, per slot, before the runner stops claiming.
+const MAX_UNRECORDED: usize = 4;
+
+/// How long shutdown waits for the last outcomes to be recorded.
+const FINISH_GRACE: Duration = Duration::from_secs(5);
 
 /// Records outcomes as they come, all those waiting in one transaction (at most `BATCH`).
 async fn finish_batches(
@@ -272,6 +305,7 @@ async fn finish_batches(
     owner: String,
     mut rx: mpsc::UnboundedReceiver<Done>,
     freed: Arc<Notify>,
+    unrecorded: Arc<AtomicUsize>,
 ) {
     const BATCH: usize = 512;
     while let Some(first) = rx.recv().await {
@@ -285,6 +319,7 @@ async fn finish_batches(
         let outcomes: Vec<(String, Outcome)> =
             batch.iter_mut().filter_map(|d| d.outcome.take()).collect();
         if !outcomes.is_empty() {
+            let n = outcomes.len();
             let ids: Vec<String> = outcomes.iter().map(|(id, _)| id.clone()).collect();
             match svc.finish_jobs(&owner, outcomes).await {
                 Ok(held) => {
@@ -299,6 +334,7 @@ async fn finish_batches(
                     tracing::warn!(error = %e, jobs = ids.len(), "jobs: recording outcomes failed")
                 }
             }
+            unrecorded.fetch_sub(n, Ordering::AcqRel);
         }
         drop(batch);
         freed.notify_one();
