@@ -294,3 +294,7 @@ impl Db {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod plan_tests;
