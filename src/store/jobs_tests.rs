@@ -151,6 +151,52 @@ async fn queue_semantics(store: Store) {
     store.close().await;
 }
 
+/// Outcomes recorded in one batch: plain successes in one statement, the others one by one;
+/// a job whose lease is another worker's is refused whatever its outcome.
+async fn batch_finish(store: Store) {
+    for id in ["b1", "b2", "b3", "b4"] {
+        enqueue(&store, job(id, 0, now())).await;
+    }
+    let mut mine: Vec<String> = store
+        .claim_jobs(claim("w1", 3, 30_000))
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    mine.sort();
+    assert_eq!(mine, ["b1", "b2", "b3"]);
+    let theirs = store.claim_jobs(claim("w2", 1, 30_000)).await.expect("claim");
+    assert_eq!(theirs[0].id, "b4");
+    let fail = Outcome::Failed { error: "no".into(), at: now() };
+    let held = store
+        .finish_jobs(
+            "w1",
+            vec![
+                ("b1".into(), Outcome::Succeeded(None)),
+                ("b2".into(), fail),
+                ("b4".into(), Outcome::Succeeded(None)),
+                ("b3".into(), Outcome::Succeeded(Some(json!({"r": 1})))),
+            ],
+        )
+        .await
+        .expect("finish");
+    assert_eq!(held, [true, true, false, true]);
+    let state = |id: &'static str| {
+        let store = &store;
+        async move { store.job(id).await.expect("read").expect("job") }
+    };
+    assert_eq!(state("b1").await.state, "succeeded");
+    assert!(state("b1").await.finished.is_some());
+    assert_eq!(state("b2").await.state, "pending");
+    assert_eq!(
+        (state("b3").await.state, state("b3").await.result),
+        ("succeeded".to_string(), Some(json!({"r": 1})))
+    );
+    assert_eq!(state("b4").await.state, "running", "still w2's");
+    store.close().await;
+}
+
 /// Two workers claiming at once never get the same job.
 async fn concurrent_claims(store: Store) {
     let store = Arc::new(store);
@@ -251,6 +297,9 @@ async fn sqlite_queue_semantics() {
     let dir = tempfile::tempdir().expect("tempdir");
     let location = crate::config::DbLocation::Sqlite { dir: dir.path().into() };
     concurrent_claims(Store::open(&location).await.expect("open")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = crate::config::DbLocation::Sqlite { dir: dir.path().into() };
+    batch_finish(Store::open(&location).await.expect("open")).await;
 }
 
 #[tokio::test]
@@ -259,4 +308,6 @@ async fn postgres_queue_semantics() {
     queue_semantics(t.store().await).await;
     let Some(t) = test_db().await else { return };
     concurrent_claims(t.store().await).await;
+    let Some(t) = test_db().await else { return };
+    batch_finish(t.store().await).await;
 }

@@ -448,14 +448,39 @@ impl Store {
     ) -> Result<Vec<bool>, StoreError> {
         let now = chrono::Utc::now().timestamp_millis();
         let mut w = self.work();
+        // Plain successes (the common case) go in one statement; the others one by one.
+        let plain: Vec<String> = outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, jobs::Outcome::Succeeded(None)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let succeeded: jobs::Slot<Vec<String>> = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut slots = Vec::with_capacity(outcomes.len());
         for (id, outcome) in outcomes {
+            if matches!(outcome, jobs::Outcome::Succeeded(None)) {
+                slots.push((id, None));
+                continue;
+            }
             let out: jobs::Slot<bool> = Arc::new(std::sync::Mutex::new(false));
-            slots.push(out.clone());
+            slots.push((id.clone(), Some(out.clone())));
             w.push(work::Op::FinishJob { id, owner: owner.to_string(), outcome, now, out });
         }
+        if !plain.is_empty() {
+            let (owner, out) = (owner.to_string(), succeeded.clone());
+            w.push(work::Op::SucceedJobs { ids: plain, owner, now, out });
+        }
         self.commit(w).await?;
-        Ok(slots.iter().map(|s| *s.lock().unwrap_or_else(|p| p.into_inner())).collect())
+        let held: std::collections::HashSet<String> =
+            std::mem::take(&mut *succeeded.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_iter()
+                .collect();
+        Ok(slots
+            .iter()
+            .map(|(id, slot)| match slot {
+                Some(s) => *s.lock().unwrap_or_else(|p| p.into_inner()),
+                None => held.contains(id),
+            })
+            .collect())
     }
 
     pub async fn heartbeat_job(

@@ -65,6 +65,14 @@ pub(crate) enum Op {
         now: i64,
         out: jobs::Slot<bool>,
     },
+    /// Ends attempts of `ids` that succeeded without a result, in one statement; `out` gets the
+    /// ids whose lease was still `owner`'s.
+    SucceedJobs {
+        ids: Vec<String>,
+        owner: String,
+        now: i64,
+        out: jobs::Slot<Vec<String>>,
+    },
     HeartbeatJob {
         id: String,
         owner: String,
@@ -282,6 +290,10 @@ pub(crate) async fn run<T: Tx>(
             }
             Op::FinishJob { id, owner, outcome, now, out } => {
                 let held = jobs::finish(tx, id, owner, outcome, *now).await?;
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = held;
+            }
+            Op::SucceedJobs { ids, owner, now, out } => {
+                let held = jobs::succeed_many(tx, ids, owner, *now).await?;
                 *out.lock().unwrap_or_else(|p| p.into_inner()) = held;
             }
             Op::HeartbeatJob { id, owner, lease_until, out } => {
