@@ -131,6 +131,20 @@ impl Op {
             Op::CreateCollection(_) | Op::UpdateCollection { .. } | Op::DeleteCollection(_)
         )
     }
+
+    /// Whether this operation, alone in its unit, is correct as autocommitted statements: each
+    /// of its statements stands on its own (a claim's sweep of expired leases and the claim
+    /// itself may commit apart), and it produces no change for the feed.
+    pub(crate) fn autocommit(&self) -> bool {
+        matches!(
+            self,
+            Op::EnqueueJob { .. }
+                | Op::ClaimJobs { .. }
+                | Op::FinishJob { .. }
+                | Op::SucceedJobs { .. }
+                | Op::HeartbeatJob { .. }
+        )
+    }
 }
 
 /// Writes that commit together or not at all (see the module docs).

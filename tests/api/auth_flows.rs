@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{eventually, spawn_app, TestApp};
-use crate::smtp::{messages, start_smtp, Smtp};
+use crate::smtp::{messages, send_mail_through, start_smtp, Smtp};
 
 /// A received mail: (To, Subject, text part, html part).
 struct Mail {
@@ -78,16 +78,9 @@ async fn setup() -> (Smtp, TestApp, String) {
     let smtp = start_smtp().await;
     let app = spawn_app().await;
     let su = app.su_token().await;
-    let (status, s) = app
-        .patch(
-            "/api/settings",
-            Some(&su),
-            json!({"meta": {"appName": "Acme", "appURL": "http://app.test",
-                            "senderName": "Acme Support", "senderAddress": "support@acme.test"},
-                   "smtp": {"enabled": true, "host": "127.0.0.1", "port": smtp.port}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{s}");
+    let meta = json!({"appName": "Acme", "appURL": "http://app.test",
+                      "senderName": "Acme Support", "senderAddress": "support@acme.test"});
+    send_mail_through(&app, &su, &smtp, meta).await;
     (smtp, app, su)
 }
 

@@ -5,7 +5,18 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::eventually;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, TestApp};
+
+/// Points the app's mail at `smtp` (settings `smtp`), with `meta` (sender, app name…).
+pub async fn send_mail_through(app: &TestApp, su: &str, smtp: &Smtp, meta: Value) {
+    let body = json!({"meta": meta,
+                      "smtp": {"enabled": true, "host": "127.0.0.1", "port": smtp.port}});
+    let (status, s) = app.patch("/api/settings", Some(su), body).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+}
 
 /// A real SMTP server writing each message into a Maildir.
 pub struct Smtp {

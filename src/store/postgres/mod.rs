@@ -359,10 +359,19 @@ impl Db {
             if let Some(changes) = self.write_one(instance, op).await? {
                 return Ok(changes);
             }
+            // A queue operation alone needs no transaction around its statements: autocommit
+            // saves BEGIN and COMMIT, two of its three or four round trips.
+            if op.autocommit() {
+                let mut pg = PgTx(Conn::Pool(self.pool.acquire().await?));
+                return work::run(&mut pg, instance, ops).await;
+            }
         }
-        let mut pg = PgTx(self.pool.begin().await?);
+        let mut pg = PgTx(Conn::Tx(self.pool.begin().await?));
         let res = work::run(&mut pg, instance, ops).await;
-        let changes = finish(pg.0, res).await?;
+        let changes = match pg.0 {
+            Conn::Tx(tx) => finish(tx, res).await?,
+            Conn::Pool(_) => res?,
+        };
         if ops.iter().any(Op::changes_schema) {
             self.mark_schema_changed();
         }
@@ -570,10 +579,25 @@ fn with_outbox(write: &str, first: usize) -> String {
     )
 }
 
-/// A PostgreSQL transaction as an `engine::Tx`. It owns the transaction: a borrowed
-/// connection's lifetime trips the compiler's `Send` check of the algorithm's future (see the
-/// NOTE above).
-struct PgTx(sqlx::Transaction<'static, Postgres>);
+/// A PostgreSQL transaction, or (for work that needs none, `Op::autocommit`) a pooled
+/// connection in autocommit, as an `engine::Tx`. It owns its connection: a borrowed one's
+/// lifetime trips the compiler's `Send` check of the algorithm's future (see the NOTE above);
+/// so does a generic wrapper, hence the enum.
+struct PgTx(Conn);
+
+enum Conn {
+    Tx(sqlx::Transaction<'static, Postgres>),
+    Pool(sqlx::pool::PoolConnection<Postgres>),
+}
+
+impl PgTx {
+    fn conn(&mut self) -> &mut PgConnection {
+        match &mut self.0 {
+            Conn::Tx(tx) => tx,
+            Conn::Pool(c) => c,
+        }
+    }
+}
 
 impl Tx for PgTx {
     type Fut<'a, T: 'a>
@@ -585,13 +609,13 @@ impl Tx for PgTx {
         &crate::store::dialect::Postgres
     }
     fn strings<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, Vec<String>> {
-        Box::pin(query_strings(&mut *self.0, sql, params))
+        Box::pin(query_strings(self.conn(), sql, params))
     }
     fn int<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, i64> {
-        Box::pin(query_i64(&mut *self.0, sql, params))
+        Box::pin(query_i64(self.conn(), sql, params))
     }
     fn exec<'a>(&'a mut self, sql: &'a str, params: &'a [Param]) -> Self::Fut<'a, u64> {
-        Box::pin(execute(&mut *self.0, sql, params))
+        Box::pin(execute(self.conn(), sql, params))
     }
     fn write<'a>(
         &'a mut self,
@@ -602,7 +626,7 @@ impl Tx for PgTx {
         Box::pin(async move {
             let sql = keyed(sql, params);
             let done = with_params(&sql, params)
-                .execute(&mut *self.0)
+                .execute(self.conn())
                 .await
                 .map_err(|e| map_error(e, Some(coll)))?;
             Ok(done.rows_affected())
@@ -611,12 +635,12 @@ impl Tx for PgTx {
     fn ddl<'a>(&'a mut self, sql: &'a str) -> Self::Fut<'a, ()> {
         Box::pin(async move {
             // A bare `&str` runs through the simple-query protocol: unprepared, never cached.
-            (&mut *self.0).execute(sql).await?;
+            self.conn().execute(sql).await?;
             Ok(())
         })
     }
     fn schema_changed<'a>(&'a mut self, collection_id: &'a str) -> Self::Fut<'a, ()> {
-        Box::pin(notify_schema(&mut self.0, collection_id))
+        Box::pin(notify_schema(self.conn(), collection_id))
     }
 }
 
