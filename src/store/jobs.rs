@@ -207,11 +207,11 @@ pub(crate) async fn claim<T: Tx>(tx: &mut T, c: &Claim) -> Result<Vec<Job>, Stor
         Param::Int(c.lease_until),
         Param::Int(c.now),
         Param::Text(c.queue.clone()),
-        Param::Int(c.max.max(0)),
     ];
     params.extend(c.kinds.iter().map(|k| Param::Text(k.clone())));
+    let sql = claim_sql(d, c.kinds.len(), c.max.clamp(0, MAX_CLAIM));
     // RETURNING keeps no order: hand them out in the claim's.
-    let mut jobs = parse_jobs(tx.strings(&claim_sql(d, c.kinds.len()), &params).await?)?;
+    let mut jobs = parse_jobs(tx.strings(&sql, &params).await?)?;
     jobs.sort_by(|a, b| {
         (b.priority, a.run_at, a.created, &a.id).cmp(&(a.priority, b.run_at, b.created, &b.id))
     });
@@ -229,18 +229,22 @@ pub(crate) fn requeue_expired_sql(d: &dyn Dialect) -> String {
     )
 }
 
-/// Leases (owner `$1`, until `$2`, now `$3`) up to `$5` due pending jobs of queue `$4`, of the
-/// `kinds` kinds given from `$6` on (any when 0). `+run_at` keeps the due-time bound off the
-/// indexes (a unary plus is the documented way on SQLite, harmless on PostgreSQL): read through
-/// `_jobs_next`, a range on `run_at`, every due job would be sorted for each claim, where
-/// `_jobs_due` hands them out in claim order and stops at the limit.
-pub(crate) fn claim_sql(d: &dyn Dialect, kinds: usize) -> String {
-    let (p1, p2, p3, p4, p5) =
-        (d.placeholder(1), d.placeholder(2), d.placeholder(3), d.placeholder(4), d.placeholder(5));
+/// The most jobs one claim takes.
+pub const MAX_CLAIM: i64 = 1000;
+
+/// Leases (owner `$1`, until `$2`, now `$3`) up to `limit` due pending jobs of queue `$4`, of
+/// the `kinds` kinds given from `$5` on (any when 0). `+run_at` keeps the due-time bound off
+/// the indexes (a unary plus is the documented way on SQLite, harmless on PostgreSQL): read
+/// through `_jobs_next`, a range on `run_at`, every due job would be sorted for each claim,
+/// where `_jobs_due` hands them out in claim order and stops at the limit. The limit is written
+/// into the statement (an integer of ours, not input): PostgreSQL's generic plan for a
+/// prepared `LIMIT $n` assumes a tenth of the rows and, with a long queue, sorted them all.
+pub(crate) fn claim_sql(d: &dyn Dialect, kinds: usize, limit: i64) -> String {
+    let (p1, p2, p3, p4) = (d.placeholder(1), d.placeholder(2), d.placeholder(3), d.placeholder(4));
     let kinds = if kinds == 0 {
         String::new()
     } else {
-        let list: Vec<String> = (6..6 + kinds).map(|i| d.placeholder(i)).collect();
+        let list: Vec<String> = (5..5 + kinds).map(|i| d.placeholder(i)).collect();
         format!(" AND kind IN ({})", list.join(", "))
     };
     format!(
@@ -248,7 +252,7 @@ pub(crate) fn claim_sql(d: &dyn Dialect, kinds: usize) -> String {
          lease_until = {p2}, updated = {p3}, started = {p3} \
          WHERE id IN (SELECT id FROM _jobs WHERE queue = {p4} AND state = 'pending' \
            AND +run_at <= {p3}{kinds} \
-           ORDER BY priority DESC, run_at, created LIMIT {p5}{}) \
+           ORDER BY priority DESC, run_at, created LIMIT {limit}{}) \
          RETURNING {}",
         d.skip_locked(),
         job_json(d, "_jobs")

@@ -24,8 +24,8 @@ async fn sqlite_claims_read_only_their_indexes() {
     let requeue = plan(&crate::store::jobs::requeue_expired_sql(&d), vec![text("q"), int(1)]);
     assert!(requeue.contains("USING INDEX _jobs_leases"), "{requeue}");
     let claim = plan(
-        &crate::store::jobs::claim_sql(&d, 2),
-        vec![text("o"), int(2), int(1), text("q"), int(8), text("a"), text("b")],
+        &crate::store::jobs::claim_sql(&d, 2, 8),
+        vec![text("o"), int(2), int(1), text("q"), text("a"), text("b")],
     );
     assert!(claim.contains("USING INDEX _jobs_due"), "{claim}");
     let next = plan(&crate::store::jobs::next_due_sql(&d), vec![text("q"), int(1)]);
