@@ -76,6 +76,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
             ServiceError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             ServiceError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+            ServiceError::TooManyRequests(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
             e @ ServiceError::Unavailable(_) => ApiError {
                 cause: Some(Arc::new(e)),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_503)

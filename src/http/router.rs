@@ -43,6 +43,8 @@ pub fn router(state: AppState) -> impl Edged {
         .route("/api/collections/{c}/request-email-change", post(auth::request_email_change))
         .route("/api/collections/{c}/confirm-email-change", post(auth::confirm_email_change))
         .route("/api/collections/{c}/impersonate/{id}", post(auth::impersonate))
+        .route("/api/collections/{c}/request-otp", post(auth::request_otp))
+        .route("/api/collections/{c}/auth-with-otp", post(auth::with_otp))
         .route("/api/realtime", get(realtime::connect).post(realtime::subscribe))
         .route("/api/jobs", get(jobs::list).post(jobs::enqueue))
         .route("/api/jobs/stats", get(jobs::stats))

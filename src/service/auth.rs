@@ -277,11 +277,19 @@ impl Service {
             opts.password_auth_enabled && opts.identity_fields.iter().any(|f| f == "email");
         let username_password =
             opts.password_auth_enabled && opts.identity_fields.iter().any(|f| f == "username");
+        // Enabled groups show their duration, disabled ones 0 (as PocketBase).
+        let group = |key: &str| {
+            let g = opts.extra.get(key);
+            let enabled =
+                g.and_then(|g| g.get("enabled")).and_then(Value::as_bool).unwrap_or(false);
+            let duration = g.and_then(|g| g.get("duration")).and_then(Value::as_i64).unwrap_or(0);
+            json!({"enabled": enabled, "duration": if enabled { duration } else { 0 }})
+        };
         Ok(json!({
             "password": {"enabled": opts.password_auth_enabled, "identityFields": opts.identity_fields},
             "oauth2": {"enabled": false, "providers": []},
-            "mfa": {"enabled": false, "duration": 0},
-            "otp": {"enabled": false, "duration": 0},
+            "mfa": group("mfa"),
+            "otp": group("otp"),
             "authProviders": [],
             "usernamePassword": username_password,
             "emailPassword": email_password,
@@ -314,6 +322,17 @@ impl Service {
             return Err(refused());
         }
         Ok(())
+    }
+
+    /// A login that passed its factor: the collection's `authRule`, then `{token, record}`.
+    pub(crate) async fn login_response(
+        &self,
+        auth: AuthRecord,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
+        self.check_auth_rule(&auth, info).await?;
+        self.auth_response(auth, p, info).await
     }
 
     async fn auth_response(

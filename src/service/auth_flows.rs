@@ -47,6 +47,21 @@ pub struct EmailRequest {
     pub email: String,
 }
 
+/// `request-otp`: `{"email"}`; `auth-with-otp`: `{"otpId", "password"}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtpLogin {
+    #[serde(default)]
+    pub otp_id: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Wrong or right, the attempts at one record's codes in `OTP_WINDOW` (PocketBase: 5 per 3
+/// minutes, then 429 even with the right code).
+pub const OTP_ATTEMPTS: u32 = 5;
+pub const OTP_WINDOW: Duration = Duration::from_secs(180);
+
 /// `confirm-verification`: `{"token"}`.
 #[derive(Debug, Default, Deserialize)]
 pub struct TokenConfirm {
@@ -708,6 +723,171 @@ impl Service {
         Ok(json!({"token": token, "record": record}))
     }
 }
+
+/// The collection's `otp` options: (enabled, code length, seconds a code lives).
+fn otp_options(coll: &Collection) -> (bool, usize, i64) {
+    let otp = coll.auth.as_ref().and_then(|a| a.extra.get("otp"));
+    let get = |k: &str| otp.and_then(|o| o.get(k));
+    let enabled = get("enabled").and_then(Value::as_bool).unwrap_or(false);
+    let length = get("length").and_then(Value::as_u64).unwrap_or(8).clamp(4, 32) as usize;
+    let duration = get("duration").and_then(Value::as_i64).unwrap_or(180).max(1);
+    (enabled, length, duration)
+}
+
+fn otp_disabled() -> ServiceError {
+    ServiceError::Forbidden("The collection is not configured to allow OTP authentication.".into())
+}
+
+fn invalid_otp() -> ServiceError {
+    ServiceError::bad("Invalid or expired OTP.")
+}
+
+/// A code of `len` random digits.
+fn otp_code(len: usize) -> String {
+    crate::util::random_from(b"0123456789", len)
+}
+
+impl Service {
+    /// `POST /api/collections/{c}/request-otp {email}`: `{"otpId"}` always (an unknown
+    /// address gets an id that matches nothing); for a known one a code by mail, stored hashed
+    /// in `_otps`.
+    pub async fn request_otp(&self, coll: &str, req: EmailRequest) -> Result<Value> {
+        let coll = self.flow_collection(coll)?;
+        let (enabled, length, _) = otp_options(&coll);
+        if !enabled {
+            return Err(otp_disabled());
+        }
+        check_email("email", &req.email)?;
+        let Some(record) = self.store.find_by_field(&coll, "email", &req.email).await? else {
+            return Ok(
+                json!({"otpId": crate::util::random_from(b"abcdefghijklmnopqrstuvwxyz0123456789", 15)}),
+            );
+        };
+        let code = otp_code(length);
+        let email = record_email(&record).to_string();
+        let info = self.system_info()?;
+        let row = Map::from_iter([
+            ("collectionRef".to_string(), json!(coll.id)),
+            ("recordRef".to_string(), json!(record_id(&record))),
+            ("password".to_string(), json!(code)),
+            ("sentTo".to_string(), json!(email)),
+        ]);
+        let otp = self.create_record(OTPS, row, &ViewParams::default(), &info).await?;
+        let otp_id = otp.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let settings = self.settings().await?;
+        let template = coll
+            .auth
+            .as_ref()
+            .and_then(|a| a.extra.get("otp"))
+            .and_then(|o| o.get("emailTemplate"));
+        let pick = |name: &str, default: &str| {
+            template
+                .and_then(|t| t.get(name))
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or(default)
+                .to_string()
+        };
+        let fill = |text: String| {
+            let text = text
+                .replace("{APP_NAME}", &settings.meta.app_name)
+                .replace("{APP_URL}", &settings.meta.app_url)
+                .replace("{OTP}", &code)
+                .replace("{OTP_ID}", &otp_id);
+            fill_record(&text, &coll, &record)
+        };
+        let body = fill(pick("body", templates::OTP.1));
+        let mail = EmailJob {
+            to: Addresses::One(email),
+            subject: fill(pick("subject", templates::OTP.0)),
+            text: html_to_text(&body),
+            html: layout(&body),
+            ..Default::default()
+        };
+        self.enqueue_email(&mail).await?;
+        Ok(json!({"otpId": otp_id}))
+    }
+
+    /// `POST /api/collections/{c}/auth-with-otp {otpId, password}`: the code of a live `_otps`
+    /// row of this collection logs its record in, once (the row is deleted). A record whose
+    /// address received the code becomes verified; if it was not verified before, its password
+    /// is replaced by a random one (someone who registered the address first cannot keep a way
+    /// in).
+    pub async fn auth_with_otp(
+        &self,
+        coll: &str,
+        req: OtpLogin,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
+        let coll = self.flow_collection(coll)?;
+        let (enabled, _, duration) = otp_options(&coll);
+        if !enabled {
+            return Err(otp_disabled());
+        }
+        let mut data = Map::new();
+        for (field, value) in [("otpId", &req.otp_id), ("password", &req.password)] {
+            if value.is_empty() {
+                data.insert(field.into(), error_entry(ErrorCode::Required, "Cannot be blank."));
+            }
+        }
+        if !data.is_empty() {
+            return Err(ServiceError::fields(INVALID_DATA, data));
+        }
+        let (_, otps) = self.collection(OTPS)?;
+        let Some(otp) = self.store.find_by_field(&otps, "id", &req.otp_id).await? else {
+            return Err(invalid_otp());
+        };
+        let text = |k: &str| otp.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        if text("collectionRef") != coll.id {
+            return Err(invalid_otp());
+        }
+        let record_ref = text("recordRef");
+        let attempts = self
+            .otp_attempts
+            .get_with(record_ref.clone(), || Arc::new(std::sync::atomic::AtomicU32::new(0)));
+        if attempts.fetch_add(1, std::sync::atomic::Ordering::AcqRel) >= OTP_ATTEMPTS {
+            return Err(ServiceError::TooManyRequests(
+                "Too many attempts, please try again later with a new OTP.".into(),
+            ));
+        }
+        let created = chrono::DateTime::parse_from_str(&text("created"), "%Y-%m-%d %H:%M:%S%.3fZ")
+            .or_else(|_| chrono::DateTime::parse_from_rfc3339(&text("created")))
+            .map(|t| t.timestamp())
+            .unwrap_or(0);
+        let expired = chrono::Utc::now().timestamp() > created + duration;
+        if expired || !verify_password(req.password, text("password")).await {
+            return Err(invalid_otp());
+        }
+        let Some(record) = self.store.find_by_field(&coll, "id", &record_ref).await? else {
+            return Err(invalid_otp());
+        };
+        let system = self.system_info()?;
+        // Once: the code is gone before the token is handed out.
+        self.delete_record(OTPS, &text("id"), &system).await?;
+        let mut record = record;
+        let unverified = record.get("verified") != Some(&Value::Bool(true));
+        if unverified && text("sentTo") == record_email(&record) {
+            let secret = crate::util::random_alnum(40);
+            let body = Map::from_iter([
+                ("verified".to_string(), json!(true)),
+                ("password".to_string(), json!(secret)),
+                ("passwordConfirm".to_string(), json!(secret)),
+            ]);
+            self.flow_update(&coll, &record, body).await?;
+            record = self
+                .store
+                .find_by_field(&coll, "id", &record_ref)
+                .await?
+                .ok_or_else(invalid_otp)?;
+        }
+        self.otp_attempts.invalidate(&record_ref);
+        self.login_response(AuthRecord { collection: coll, record }, p, info).await
+    }
+}
+
+/// The system collection of one-time codes.
+const OTPS: &str = "_otps";
 
 /// The request's auth record, which must belong to `coll` (401 without one, 403 naming the
 /// caller's collection otherwise, as PocketBase's middleware words it).

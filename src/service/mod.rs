@@ -51,6 +51,9 @@ pub enum ServiceError {
     /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// 429: too many attempts.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// 500; the text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -135,6 +138,8 @@ pub struct Service {
     /// Verification and reset mails sent in the last `auth_flows::RESEND_EVERY`, by flow and
     /// record (this instance's view: PocketBase's resend window).
     flow_mails: moka::sync::Cache<String, ()>,
+    /// `auth-with-otp` attempts per auth record in the last `auth_flows::OTP_WINDOW`.
+    otp_attempts: moka::sync::Cache<String, Arc<std::sync::atomic::AtomicU32>>,
 }
 
 /// How side effects reach the outside (from the boot config).
@@ -170,6 +175,10 @@ impl Service {
             flow_mails: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(auth_flows::RESEND_EVERY)
+                .build(),
+            otp_attempts: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(auth_flows::OTP_WINDOW)
                 .build(),
         };
         svc.reload_schema().await?;
@@ -308,6 +317,11 @@ impl Service {
             ];
             self.create_default(&c).await?;
         }
+        for c in auth_system_collections(&now)? {
+            if schema.by_id(&c.id).is_none() && schema.get(&c.name).is_none() {
+                self.create_default(&c).await?;
+            }
+        }
         self.reload_schema().await
     }
 
@@ -390,6 +404,85 @@ fn autodate_fields() -> Result<Vec<crate::model::field::Field>> {
         json!({"name": "created", "type": "autodate", "onCreate": true, "onUpdate": false}),
         json!({"name": "updated", "type": "autodate", "onCreate": true, "onUpdate": true}),
     ])
+}
+
+/// PocketBase's system collections of the auth flows, with its ids, fields, rules and indexes:
+/// `_mfas` (first factors passed), `_otps` (one-time codes, hashed), `_externalAuths` (OAuth2
+/// links), `_authOrigins` (devices a record signed in from). Each row names its auth record
+/// (`collectionRef`, `recordRef`), which alone may list and view it (and unlink or forget an
+/// OAuth2 link or an origin).
+fn auth_system_collections(now: &str) -> Result<Vec<Collection>> {
+    let owner = "@request.auth.id != '' && recordRef = @request.auth.id && \
+                 collectionRef = @request.auth.collectionId";
+    let text = |name: &str, required: bool, hidden: bool| json!({"name": name, "type": "text", "required": required, "hidden": hidden, "system": true});
+    let specs: [(&str, &str, Vec<Value>, bool, Vec<&str>); 4] = [
+        (
+            "pbc_2279338944",
+            "_mfas",
+            vec![text("method", true, false)],
+            false,
+            vec![
+                "CREATE INDEX idx_mfas_collectionRef_recordRef ON _mfas (collectionRef, recordRef)",
+            ],
+        ),
+        (
+            "pbc_1638494021",
+            "_otps",
+            vec![
+                json!({"name": "password", "type": "password", "required": true, "hidden": true,
+                       "system": true, "cost": 8}),
+                text("sentTo", false, true),
+            ],
+            false,
+            vec![
+                "CREATE INDEX idx_otps_collectionRef_recordRef ON _otps (collectionRef, recordRef)",
+            ],
+        ),
+        (
+            "pbc_2281828961",
+            "_externalAuths",
+            vec![text("provider", true, false), text("providerId", true, false)],
+            true,
+            vec![
+                "CREATE UNIQUE INDEX idx_externalAuths_record_provider ON _externalAuths \
+                 (collectionRef, recordRef, provider)",
+                "CREATE UNIQUE INDEX idx_externalAuths_collection_provider ON _externalAuths \
+                 (collectionRef, provider, providerId)",
+            ],
+        ),
+        (
+            "pbc_4275539003",
+            "_authOrigins",
+            vec![text("fingerprint", true, false)],
+            true,
+            vec![
+                "CREATE UNIQUE INDEX idx_authOrigins_unique_pairs ON _authOrigins \
+                 (collectionRef, recordRef, fingerprint)",
+            ],
+        ),
+    ];
+    specs
+        .into_iter()
+        .map(|(id, name, extra, owner_deletes, indexes)| {
+            let mut c = Collection::blank(CollectionType::Base, name);
+            c.id = id.into();
+            c.system = true;
+            c.created = now.to_string();
+            c.updated = now.to_string();
+            c.rules.list = Rule::new(Some(owner.to_string()));
+            c.rules.view = c.rules.list.clone();
+            if owner_deletes {
+                c.rules.delete = c.rules.list.clone();
+            }
+            let mut fields =
+                vec![text("collectionRef", true, false), text("recordRef", true, false)];
+            fields.extend(extra);
+            c.fields.extend(default_fields(&fields)?);
+            c.fields.extend(superuser_autodates()?);
+            c.indexes = indexes.into_iter().map(String::from).collect();
+            Ok(c)
+        })
+        .collect()
 }
 
 /// `_superusers`' autodates are system fields there (PocketBase 0.40.6), unlike in `users`.

@@ -381,3 +381,119 @@ async fn superusers_impersonate_with_tokens_that_do_not_refresh() {
     assert!(exp > now + 400_000, "{exp}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_one_time_code_by_mail_logs_in_once() {
+    let (smtp, app, su) = setup().await;
+    // PocketBase's system collections of the auth flows exist, superusers only but for owners.
+    for name in ["_otps", "_mfas", "_externalAuths", "_authOrigins"] {
+        let (status, c) = app.get(&format!("/api/collections/{name}"), Some(&su)).await;
+        assert_eq!((status, c["system"].as_bool()), (StatusCode::OK, Some(true)), "{name}: {c}");
+    }
+    let request = "/api/collections/users/request-otp";
+    let (status, res) = app.post(request, None, json!({"email": "x@example.com"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "disabled by default: {res}");
+    let (_, users) = app.get("/api/collections/users", Some(&su)).await;
+    let mut otp = users["otp"].clone();
+    otp["enabled"] = json!(true);
+    otp["length"] = json!(6);
+    let (status, res) = app.patch("/api/collections/users", Some(&su), json!({"otp": otp})).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (_, methods) = app.get("/api/collections/users/auth-methods", None).await;
+    assert_eq!(methods["otp"], json!({"enabled": true, "duration": 180}), "{methods}");
+
+    let (id, old_token) = app.create_user("olga@example.com", "password123").await;
+    // An unknown address gets an id too (no enumeration), which logs nobody in.
+    let (status, res) = app.post(request, None, json!({"email": "nobody@example.com"})).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let fake = res["otpId"].as_str().expect("otpId").to_string();
+    assert_eq!(fake.len(), 15);
+    let (status, res) = app.post(request, None, json!({"email": "olga"})).await;
+    assert_eq!(
+        (status, code(&res, "email")),
+        (StatusCode::BAD_REQUEST, "validation_is_email".into())
+    );
+    let (status, res) = app.post(request, None, json!({"email": "olga@example.com"})).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let otp_id = res["otpId"].as_str().expect("otpId").to_string();
+    let all = mails(&smtp, 1).await;
+    assert_eq!(all[0].subject, "Your Acme sign-in code");
+    let code_in_mail: String = {
+        let at = all[0].text.find("code is ").expect("the code") + "code is ".len();
+        all[0].text[at..].chars().take_while(char::is_ascii_digit).collect()
+    };
+    assert_eq!(code_in_mail.len(), 6, "{}", all[0].text);
+    // The stored code is hashed, and hidden even from superusers' reads.
+    let (_, row) = app.get(&format!("/api/collections/_otps/records/{otp_id}"), Some(&su)).await;
+    assert_eq!(row["recordRef"], id.as_str(), "{row}");
+    assert!(!row.to_string().contains(&code_in_mail), "{row}");
+
+    let login = "/api/collections/users/auth-with-otp";
+    let (status, res) = app.post(login, None, json!({})).await;
+    assert_eq!(
+        (status, code(&res, "otpId")),
+        (StatusCode::BAD_REQUEST, "validation_required".into())
+    );
+    let (status, res) = app.post(login, None, json!({"otpId": fake, "password": "123456"})).await;
+    assert_eq!(
+        (status, res["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Invalid or expired OTP."))
+    );
+    let wrong = if code_in_mail == "000000" { "111111" } else { "000000" };
+    let (status, _) = app.post(login, None, json!({"otpId": otp_id, "password": wrong})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Another auth collection's endpoint does not take it.
+    let (status, _) = app
+        .post(
+            "/api/collections/_superusers/auth-with-otp",
+            None,
+            json!({"otpId": otp_id, "password": code_in_mail}),
+        )
+        .await;
+    assert!(status == StatusCode::FORBIDDEN || status == StatusCode::BAD_REQUEST, "{status}");
+
+    let (status, res) =
+        app.post(login, None, json!({"otpId": otp_id, "password": code_in_mail})).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["record"]["id"], id.as_str());
+    assert_eq!(res["record"]["verified"], true, "the code went to the address: {res}");
+    let token = res["token"].as_str().expect("token").to_string();
+    let (status, _) =
+        app.post("/api/collections/users/auth-refresh", Some(&token), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    // Once; and the password set before the address was proven is gone (with its tokens).
+    let (status, _) =
+        app.post(login, None, json!({"otpId": otp_id, "password": code_in_mail})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) =
+        app.post("/api/collections/users/auth-refresh", Some(&old_token), json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .post(
+            "/api/collections/users/auth-with-password",
+            None,
+            json!({"identity": "olga@example.com", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Brute force: the sixth attempt at a record's codes is refused, even with the right code.
+    let (_, res) = app.post(request, None, json!({"email": "olga@example.com"})).await;
+    let otp_id = res["otpId"].as_str().expect("otpId").to_string();
+    let all = mails(&smtp, 2).await;
+    let mail = all.iter().find(|m| !m.text.contains(&code_in_mail)).expect("the second code");
+    let at = mail.text.find("code is ").expect("code") + "code is ".len();
+    let right: String = mail.text[at..].chars().take_while(char::is_ascii_digit).collect();
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let (status, _) = app.post(login, None, json!({"otpId": otp_id, "password": wrong})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let (status, res) = app.post(login, None, json!({"otpId": otp_id, "password": right})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{res}");
+    assert_eq!(res["message"], "Too many attempts, please try again later with a new OTP.");
+    // The owner sees no codes of others, guests none at all.
+    let (status, list) = app.get("/api/collections/_otps/records", None).await;
+    assert_eq!((status, list["totalItems"].as_i64()), (StatusCode::OK, Some(0)), "{list}");
+    app.stop().await;
+}

@@ -238,11 +238,11 @@ async fn migrate_db_moves_a_sqlite_project_to_postgres() {
     let (out, first) = migrate_db(&from, &url);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
-    assert!(stdout.contains("All 9 tables match"), "{stdout}");
+    assert!(stdout.contains("All 13 tables match"), "{stdout}");
     let n = POSTS.to_string();
     assert_eq!(summary_row(&stdout, "posts"), [n.as_str(), &n, &n, "created", "ok"]);
     assert_eq!(summary_row(&stdout, "users")[..3], ["20", "20", "20"]);
-    assert_eq!(summary_row(&stdout, "_collections")[..2], ["4", "4"]);
+    assert_eq!(summary_row(&stdout, "_collections")[..2], ["8", "8"]);
     assert!(
         text(&out.stderr).contains(&format!("posts {}{n}/{n}", " ".repeat(19))),
         "{}",

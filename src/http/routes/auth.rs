@@ -13,7 +13,8 @@ use crate::http::routes::records::ViewQs;
 use crate::http::AppState;
 use crate::service::auth::PasswordLogin;
 use crate::service::auth_flows::{
-    EmailChangeConfirm, EmailChangeRequest, EmailRequest, PasswordResetConfirm, TokenConfirm,
+    EmailChangeConfirm, EmailChangeRequest, EmailRequest, OtpLogin, PasswordResetConfirm,
+    TokenConfirm,
 };
 
 type Res<T> = Result<T, ApiError>;
@@ -124,4 +125,22 @@ pub async fn impersonate(
         })?,
     };
     Ok(Json(s.svc.impersonate(&c, &id, duration, &q.into(), &info).await?))
+}
+
+pub async fn request_otp(
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Body(body): Body,
+) -> Res<Json<Value>> {
+    Ok(Json(s.svc.request_otp(&c, flow_body::<EmailRequest>(body)?).await?))
+}
+
+pub async fn with_otp(
+    State(s): State<AppState>,
+    Req(info): Req,
+    Path(c): Path<String>,
+    Query(q): Query<ViewQs>,
+    Body(body): Body,
+) -> Res<Json<Value>> {
+    Ok(Json(s.svc.auth_with_otp(&c, flow_body::<OtpLogin>(body)?, &q.into(), &info).await?))
 }
