@@ -412,11 +412,29 @@ fn autodate_fields() -> Result<Vec<crate::model::field::Field>> {
 /// (`collectionRef`, `recordRef`), which alone may list and view it (and unlink or forget an
 /// OAuth2 link or an origin).
 fn auth_system_collections(now: &str) -> Result<Vec<Collection>> {
+    struct SystemSpec {
+        id: &'static str,
+        name: &'static str,
+        /// Its fields after `collectionRef` and `recordRef`.
+        extra: Vec<Value>,
+        /// Whether the owner may delete its rows.
+        owner_deletes: bool,
+        indexes: Vec<&'static str>,
+    }
+    fn spec(
+        id: &'static str,
+        name: &'static str,
+        extra: Vec<Value>,
+        owner_deletes: bool,
+        indexes: Vec<&'static str>,
+    ) -> SystemSpec {
+        SystemSpec { id, name, extra, owner_deletes, indexes }
+    }
     let owner = "@request.auth.id != '' && recordRef = @request.auth.id && \
                  collectionRef = @request.auth.collectionId";
     let text = |name: &str, required: bool, hidden: bool| json!({"name": name, "type": "text", "required": required, "hidden": hidden, "system": true});
-    let specs: [(&str, &str, Vec<Value>, bool, Vec<&str>); 4] = [
-        (
+    let specs: [SystemSpec; 4] = [
+        spec(
             "pbc_2279338944",
             "_mfas",
             vec![text("method", true, false)],
@@ -425,7 +443,7 @@ fn auth_system_collections(now: &str) -> Result<Vec<Collection>> {
                 "CREATE INDEX idx_mfas_collectionRef_recordRef ON _mfas (collectionRef, recordRef)",
             ],
         ),
-        (
+        spec(
             "pbc_1638494021",
             "_otps",
             vec![
@@ -438,7 +456,7 @@ fn auth_system_collections(now: &str) -> Result<Vec<Collection>> {
                 "CREATE INDEX idx_otps_collectionRef_recordRef ON _otps (collectionRef, recordRef)",
             ],
         ),
-        (
+        spec(
             "pbc_2281828961",
             "_externalAuths",
             vec![text("provider", true, false), text("providerId", true, false)],
@@ -450,7 +468,7 @@ fn auth_system_collections(now: &str) -> Result<Vec<Collection>> {
                  (collectionRef, provider, providerId)",
             ],
         ),
-        (
+        spec(
             "pbc_4275539003",
             "_authOrigins",
             vec![text("fingerprint", true, false)],
@@ -463,7 +481,7 @@ fn auth_system_collections(now: &str) -> Result<Vec<Collection>> {
     ];
     specs
         .into_iter()
-        .map(|(id, name, extra, owner_deletes, indexes)| {
+        .map(|SystemSpec { id, name, extra, owner_deletes, indexes }| {
             let mut c = Collection::blank(CollectionType::Base, name);
             c.id = id.into();
             c.system = true;
