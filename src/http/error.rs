@@ -77,6 +77,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             ServiceError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
             ServiceError::TooManyRequests(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
+            // Login routes answer this one themselves (`routes::auth::login_answer`).
+            ServiceError::MfaRequired(_) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "Multi-factor authentication required.")
+            }
             e @ ServiceError::Unavailable(_) => ApiError {
                 cause: Some(Arc::new(e)),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_503)

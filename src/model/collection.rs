@@ -542,9 +542,20 @@ impl Collection {
                     }
                 }
             }
+            // A group given in part keeps its other settings (`{"mfa": {"rule": …}}` leaves
+            // `enabled` and `duration` as they were), as PocketBase reads into the stored options.
             for key in default_auth_extra().keys() {
                 if let Some(v) = o.get(key) {
-                    a.extra.insert(key.clone(), v.clone());
+                    match (a.extra.get_mut(key), v) {
+                        (Some(Value::Object(old)), Value::Object(new)) => {
+                            for (k, v) in new {
+                                old.insert(k.clone(), v.clone());
+                            }
+                        }
+                        _ => {
+                            a.extra.insert(key.clone(), v.clone());
+                        }
+                    }
                 }
             }
         }

@@ -63,6 +63,9 @@ pub struct PasswordLogin {
     pub password: String,
     #[serde(default)]
     pub identity_field: Option<String>,
+    /// The MFA session of a first factor passed before (see `auth_flows::login_with_factor`).
+    #[serde(default)]
+    pub mfa_id: Option<Value>,
 }
 
 impl Service {
@@ -234,8 +237,7 @@ impl Service {
             return Err(failed());
         }
         let auth = AuthRecord { collection: coll.clone(), record: row };
-        self.check_auth_rule(&auth, info).await?;
-        self.auth_response(auth, p, info).await
+        self.login_with_factor(auth, "password", login.mfa_id.as_ref(), p, info).await
     }
 
     /// `POST /api/collections/{c}/auth-refresh`.
@@ -299,7 +301,11 @@ impl Service {
     /// The collection's `authRule` must let this record in; `null` lets nobody in, unless the
     /// request itself comes from a superuser (who passes every rule), as in PocketBase 0.40.6.
     /// A refusal is PocketBase's 403, not a failed login: the password was right.
-    async fn check_auth_rule(&self, auth: &AuthRecord, info: &RequestInfo) -> Result<()> {
+    pub(crate) async fn check_auth_rule(
+        &self,
+        auth: &AuthRecord,
+        info: &RequestInfo,
+    ) -> Result<()> {
         let refused = || {
             ServiceError::Forbidden(
                 "The request doesn't satisfy the collection requirements to authenticate.".into(),
@@ -324,14 +330,13 @@ impl Service {
         Ok(())
     }
 
-    /// A login that passed its factor: the collection's `authRule`, then `{token, record}`.
+    /// `{token, record}` for a login that passed every check.
     pub(crate) async fn login_response(
         &self,
         auth: AuthRecord,
         p: &ViewParams,
         info: &RequestInfo,
     ) -> Result<Value> {
-        self.check_auth_rule(&auth, info).await?;
         self.auth_response(auth, p, info).await
     }
 

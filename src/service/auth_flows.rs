@@ -55,6 +55,8 @@ pub struct OtpLogin {
     pub otp_id: String,
     #[serde(default)]
     pub password: String,
+    #[serde(default)]
+    pub mfa_id: Option<Value>,
 }
 
 /// Wrong or right, the attempts at one record's codes in `OTP_WINDOW` (PocketBase: 5 per 3
@@ -851,11 +853,9 @@ impl Service {
                 "Too many attempts, please try again later with a new OTP.".into(),
             ));
         }
-        let created = chrono::DateTime::parse_from_str(&text("created"), "%Y-%m-%d %H:%M:%S%.3fZ")
-            .or_else(|_| chrono::DateTime::parse_from_rfc3339(&text("created")))
-            .map(|t| t.timestamp())
-            .unwrap_or(0);
-        let expired = chrono::Utc::now().timestamp() > created + duration;
+        let age = crate::util::parse_datetime(&text("created"))
+            .map(|t| (chrono::Utc::now() - t).num_seconds());
+        let expired = age.is_none_or(|age| age > duration);
         if expired || !verify_password(req.password, text("password")).await {
             return Err(invalid_otp());
         }
@@ -868,12 +868,21 @@ impl Service {
         let mut record = record;
         let unverified = record.get("verified") != Some(&Value::Bool(true));
         if unverified && text("sentTo") == record_email(&record) {
-            let secret = crate::util::random_alnum(40);
-            let body = Map::from_iter([
-                ("verified".to_string(), json!(true)),
-                ("password".to_string(), json!(secret)),
-                ("passwordConfirm".to_string(), json!(secret)),
-            ]);
+            let mut body = Map::from_iter([("verified".to_string(), json!(true))]);
+            // Without MFA the code alone is the login: a password set before the address was
+            // proven goes (with MFA it is the other factor, as PocketBase keeps it).
+            let mfa_on = coll
+                .auth
+                .as_ref()
+                .and_then(|a| a.extra.get("mfa"))
+                .and_then(|m| m.get("enabled"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if !mfa_on {
+                let secret = crate::util::random_alnum(40);
+                body.insert("password".into(), json!(secret));
+                body.insert("passwordConfirm".into(), json!(secret));
+            }
             self.flow_update(&coll, &record, body).await?;
             record = self
                 .store
@@ -882,12 +891,103 @@ impl Service {
                 .ok_or_else(invalid_otp)?;
         }
         self.otp_attempts.invalidate(&record_ref);
-        self.login_response(AuthRecord { collection: coll, record }, p, info).await
+        let auth = AuthRecord { collection: coll, record };
+        self.login_with_factor(auth, "otp", req.mfa_id.as_ref(), p, info).await
     }
 }
 
 /// The system collection of one-time codes.
 const OTPS: &str = "_otps";
+
+/// The system collection of MFA sessions (first factors passed).
+const MFAS: &str = "_mfas";
+
+impl Service {
+    /// The end of every login by a factor (`method`: `password`, `otp`): the collection's
+    /// `authRule`, then MFA where it applies (`mfa.enabled`, and `mfa.rule` empty or matching
+    /// the record): without `mfa_id` the factor opens an MFA session (`_mfas`) and the answer
+    /// is `ServiceError::MfaRequired` (PocketBase's bare 401 `{"mfaId"}`); with it, a session of
+    /// this record, not expired, passed by another method completes the login and is deleted.
+    pub(crate) async fn login_with_factor(
+        &self,
+        auth: AuthRecord,
+        method: &str,
+        mfa_id: Option<&Value>,
+        p: &ViewParams,
+        info: &RequestInfo,
+    ) -> Result<Value> {
+        self.check_auth_rule(&auth, info).await?;
+        if !self.mfa_applies(&auth, info).await? {
+            return self.login_response(auth, p, info).await;
+        }
+        let mfa_id = match mfa_id {
+            None | Some(Value::Null) => "",
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => return Err(ServiceError::bad("Failed to read MFA Id.")),
+        };
+        let system = self.system_info()?;
+        if mfa_id.is_empty() {
+            let row = Map::from_iter([
+                ("collectionRef".to_string(), json!(auth.collection.id)),
+                ("recordRef".to_string(), json!(auth.id())),
+                ("method".to_string(), json!(method)),
+            ]);
+            let session = self.create_record(MFAS, row, &ViewParams::default(), &system).await?;
+            let id = session.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            return Err(ServiceError::MfaRequired(id));
+        }
+        let invalid = || ServiceError::bad("Invalid or expired MFA session.");
+        let (_, mfas) = self.collection(MFAS)?;
+        let session = self.store.find_by_field(&mfas, "id", mfa_id).await?.ok_or_else(invalid)?;
+        let text = |k: &str| session.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        if text("collectionRef") != auth.collection.id || text("recordRef") != auth.id() {
+            return Err(ServiceError::bad("Invalid MFA session."));
+        }
+        let duration = auth
+            .collection
+            .auth
+            .as_ref()
+            .and_then(|a| a.extra.get("mfa"))
+            .and_then(|m| m.get("duration"))
+            .and_then(Value::as_i64)
+            .unwrap_or(600);
+        let age = crate::util::parse_datetime(&text("created"))
+            .map(|t| (chrono::Utc::now() - t).num_seconds());
+        if age.is_none_or(|age| age > duration) {
+            self.delete_record(MFAS, &text("id"), &system).await?;
+            return Err(invalid());
+        }
+        if text("method") == method {
+            return Err(ServiceError::bad("A different authentication method is required."));
+        }
+        self.delete_record(MFAS, &text("id"), &system).await?;
+        self.login_response(auth, p, info).await
+    }
+
+    /// Whether the login of `auth` needs a second factor: `mfa.enabled`, and `mfa.rule` empty
+    /// or matching the record (read with the login request's own `@request` values).
+    async fn mfa_applies(&self, auth: &AuthRecord, info: &RequestInfo) -> Result<bool> {
+        let mfa = auth.collection.auth.as_ref().and_then(|a| a.extra.get("mfa"));
+        if !mfa.and_then(|m| m.get("enabled")).and_then(Value::as_bool).unwrap_or(false) {
+            return Ok(false);
+        }
+        let rule = mfa.and_then(|m| m.get("rule")).and_then(Value::as_str).unwrap_or_default();
+        if rule.trim().is_empty() {
+            return Ok(true);
+        }
+        let Ok(expr) = crate::model::filter::parse(rule) else {
+            // A rule that does not parse must not let anyone skip the second factor.
+            return Err(ServiceError::bad("Failed to authenticate."));
+        };
+        let schema = self.schema();
+        let found = self
+            .store
+            .get_record(&schema, &auth.collection, info, auth.id(), Some(&Arc::new(expr)))
+            .await
+            .map_err(|_| ServiceError::bad("Failed to authenticate."))?;
+        Ok(found.is_some())
+    }
+}
 
 /// The request's auth record, which must belong to `coll` (401 without one, 403 naming the
 /// caller's collection otherwise, as PocketBase's middleware words it).

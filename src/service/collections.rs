@@ -323,6 +323,7 @@ impl Service {
         }
         if let Some(a) = &c.auth {
             validate_tokens(&a.tokens, &mut data);
+            validate_mfa(a, &mut data);
         }
         if c.fields.len() > MAX_FIELDS {
             data.insert(
@@ -576,6 +577,53 @@ fn matches_json(e: &filter::ast::Expr, obj: &Value) -> bool {
 
 /// PocketBase's checks of the token option groups: a duration of 10 s to three years, a secret
 /// of 30 to 255 characters. Errors go under `<group>.<key>`, as PocketBase nests them.
+/// `mfa`, checked while it is enabled (as PocketBase): another method besides the password (a
+/// second factor must exist), a session duration of 10 s to a day, a rule that parses.
+fn validate_mfa(a: &crate::model::collection::AuthOptions, data: &mut Map<String, Value>) {
+    let Some(mfa) = a.extra.get("mfa") else { return };
+    if !mfa.get("enabled").and_then(Value::as_bool).unwrap_or(false) {
+        return;
+    }
+    let on = |key: &str| {
+        a.extra.get(key).and_then(|g| g.get("enabled")).and_then(Value::as_bool).unwrap_or(false)
+    };
+    let methods = [a.password_auth_enabled, on("otp"), on("oauth2")].iter().filter(|m| **m).count();
+    let mut err = Map::new();
+    if methods < 2 {
+        err.insert(
+            "enabled".into(),
+            json!({"code": "validation_mfa_not_enough_auths",
+                   "message": "MFA requires at least 2 auth methods to be enabled."}),
+        );
+    }
+    let duration = mfa.get("duration").and_then(Value::as_i64).unwrap_or(0);
+    if duration == 0 {
+        err.insert("duration".into(), error_entry(ErrorCode::Required, "Cannot be blank."));
+    } else if !(10..=86_400).contains(&duration) {
+        let (code, message, threshold) = if duration < 10 {
+            (ErrorCode::MinGreaterEqualThanRequired, "Must be no less than 10.", 10)
+        } else {
+            (ErrorCode::MaxLessEqualThanRequired, "Must be no greater than 86400.", 86_400)
+        };
+        err.insert(
+            "duration".into(),
+            json!({"code": code.as_str(), "message": message, "params": {"threshold": threshold}}),
+        );
+    }
+    let rule = mfa.get("rule").and_then(Value::as_str).unwrap_or_default();
+    if !rule.trim().is_empty() {
+        if let Err(e) = crate::model::filter::parse(rule) {
+            err.insert(
+                "rule".into(),
+                json!({"code": ErrorCode::InvalidRule, "message": format!("Invalid rule. Raw error: {e}.")}),
+            );
+        }
+    }
+    if !err.is_empty() {
+        data.insert("mfa".into(), Value::Object(err));
+    }
+}
+
 fn validate_tokens(tokens: &TokenConfigs, data: &mut Map<String, Value>) {
     for kind in TokenKind::ALL {
         let t = tokens.get(kind);

@@ -54,6 +54,10 @@ pub enum ServiceError {
     /// 429: too many attempts.
     #[error("{0}")]
     TooManyRequests(String),
+    /// A first factor passed where MFA applies: PocketBase's bare 401 `{"mfaId": …}` (no error
+    /// envelope), the session's id for the second factor.
+    #[error("multi-factor authentication required")]
+    MfaRequired(String),
     /// 500; the text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

@@ -497,3 +497,125 @@ async fn a_one_time_code_by_mail_logs_in_once() {
     assert_eq!((status, list["totalItems"].as_i64()), (StatusCode::OK, Some(0)), "{list}");
     app.stop().await;
 }
+
+/// The code in an OTP mail.
+fn otp_code(mail: &Mail) -> String {
+    let at = mail.text.find("code is ").expect("the code") + "code is ".len();
+    mail.text[at..].chars().take_while(char::is_ascii_digit).collect()
+}
+
+#[tokio::test]
+async fn mfa_asks_a_second_method_before_the_token() {
+    let (smtp, app, su) = setup().await;
+    let coll = "/api/collections/users";
+    // MFA needs a second method besides the password; its settings are checked.
+    let (status, res) = app.patch(coll, Some(&su), json!({"mfa": {"enabled": true}})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+    assert_eq!(res["data"]["mfa"]["enabled"]["code"], "validation_mfa_not_enough_auths", "{res}");
+    let (_, res) = app
+        .patch(
+            coll,
+            Some(&su),
+            json!({"mfa": {"enabled": true, "duration": 5, "rule": "email ~~ 1"},
+                                       "otp": {"enabled": true}}),
+        )
+        .await;
+    assert_eq!(
+        res["data"]["mfa"]["duration"]["code"], "validation_min_greater_equal_than_required",
+        "{res}"
+    );
+    assert_eq!(res["data"]["mfa"]["rule"]["code"], "validation_invalid_rule", "{res}");
+    let (status, res) = app
+        .patch(
+            coll,
+            Some(&su),
+            json!({"mfa": {"enabled": true, "duration": 600, "rule": ""},
+                                       "otp": {"enabled": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (_, methods) = app.get(&format!("{coll}/auth-methods"), None).await;
+    assert_eq!(methods["mfa"], json!({"enabled": true, "duration": 600}));
+
+    let (id, _) = {
+        let (status, body) = app
+            .post(
+                &format!("{coll}/records"),
+                None,
+                json!({"email": "mia@example.com", "password": "password123", "passwordConfirm": "password123"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (body["id"].as_str().expect("id").to_string(), ())
+    };
+    let password = json!({"identity": "mia@example.com", "password": "password123"});
+    let login = format!("{coll}/auth-with-password");
+    // The first factor: a bare 401 with the session id, no token.
+    let (status, res) = app.post(&login, None, password.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{res}");
+    let mfa_id = res["mfaId"].as_str().expect("mfaId").to_string();
+    assert_eq!(res.as_object().map(|o| o.len()), Some(1), "no envelope, no token: {res}");
+    let (_, rows) = app.get("/api/collections/_mfas/records", Some(&su)).await;
+    assert_eq!(rows["items"][0]["method"], "password", "{rows}");
+    assert_eq!(rows["items"][0]["recordRef"], id.as_str(), "{rows}");
+
+    // The same method again is not a second factor; garbage and foreign sessions are refused.
+    let mut again = password.clone();
+    again["mfaId"] = json!(mfa_id);
+    let (status, res) = app.post(&login, None, again).await;
+    assert_eq!(
+        (status, res["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("A different authentication method is required."))
+    );
+    let mut garbage = password.clone();
+    garbage["mfaId"] = json!("nosuchsession00");
+    let (status, res) = app.post(&login, None, garbage).await;
+    assert_eq!(
+        (status, res["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Invalid or expired MFA session."))
+    );
+    let mut not_text = password.clone();
+    not_text["mfaId"] = json!(123);
+    let (status, _) = app.post(&login, None, not_text).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let noah = json!({"email": "noah@example.com", "password": "password123", "passwordConfirm": "password123"});
+    assert_eq!(app.post(&format!("{coll}/records"), None, noah).await.0, StatusCode::OK);
+    let (_, res) = app
+        .post(
+            &login,
+            None,
+            json!({"identity": "noah@example.com", "password": "password123", "mfaId": mfa_id}),
+        )
+        .await;
+    assert_eq!(res["message"], "Invalid MFA session.", "{res}");
+
+    // The second factor by another method completes the login, once.
+    let (_, res) =
+        app.post(&format!("{coll}/request-otp"), None, json!({"email": "mia@example.com"})).await;
+    let otp_id = res["otpId"].as_str().expect("otpId").to_string();
+    let all = mails(&smtp, 1).await;
+    let code_sent = otp_code(&all[0]);
+    let (status, res) = app
+        .post(
+            &format!("{coll}/auth-with-otp"),
+            None,
+            json!({"otpId": otp_id, "password": code_sent, "mfaId": mfa_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["record"]["id"], id.as_str());
+    let token = res["token"].as_str().expect("token").to_string();
+    let (status, _) = app.post(&format!("{coll}/auth-refresh"), Some(&token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "a token from MFA refreshes");
+    let (_, rows) = app.get("/api/collections/_mfas/records", Some(&su)).await;
+    let left =
+        rows["items"].as_array().map(|a| a.iter().filter(|r| r["id"] == mfa_id.as_str()).count());
+    assert_eq!(left, Some(0), "the session is gone: {rows}");
+
+    // mfa.rule: only matching records need the second factor.
+    let (status, res) = app.patch(coll, Some(&su), json!({"mfa": {"rule": "email ~ 'vip'"}})).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, res) = app.post(&login, None, password).await;
+    assert_eq!(status, StatusCode::OK, "mia is not a vip: {res}");
+    app.stop().await;
+}

@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -16,6 +17,7 @@ use crate::service::auth_flows::{
     EmailChangeConfirm, EmailChangeRequest, EmailRequest, OtpLogin, PasswordResetConfirm,
     TokenConfirm,
 };
+use crate::service::ServiceError;
 
 type Res<T> = Result<T, ApiError>;
 
@@ -29,10 +31,22 @@ pub async fn with_password(
     Path(c): Path<String>,
     Query(q): Query<ViewQs>,
     Body(body): Body,
-) -> Res<Json<Value>> {
+) -> Res<Response> {
     let login: PasswordLogin = serde_json::from_value(Value::Object(body))
         .map_err(|_| ApiError::bad_request(crate::http::error::GENERIC_400))?;
-    Ok(Json(s.svc.auth_with_password(&c, login, &q.into(), &info).await?))
+    login_answer(s.svc.auth_with_password(&c, login, &q.into(), &info).await)
+}
+
+/// A login's answer: `{token, record}`, or PocketBase's bare 401 `{"mfaId"}` when a second
+/// factor is needed, or the error.
+fn login_answer(res: Result<Value, ServiceError>) -> Res<Response> {
+    match res {
+        Ok(v) => Ok(Json(v).into_response()),
+        Err(ServiceError::MfaRequired(id)) => {
+            Ok((StatusCode::UNAUTHORIZED, Json(serde_json::json!({"mfaId": id}))).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn refresh(
@@ -141,6 +155,6 @@ pub async fn with_otp(
     Path(c): Path<String>,
     Query(q): Query<ViewQs>,
     Body(body): Body,
-) -> Res<Json<Value>> {
-    Ok(Json(s.svc.auth_with_otp(&c, flow_body::<OtpLogin>(body)?, &q.into(), &info).await?))
+) -> Res<Response> {
+    login_answer(s.svc.auth_with_otp(&c, flow_body::<OtpLogin>(body)?, &q.into(), &info).await)
 }
