@@ -53,6 +53,12 @@ impl FromRequestParts<AppState> for Req {
     ) -> Result<Self, Self::Rejection> {
         let Caller(mut info) = Caller::from_request_parts(parts, state).await?;
         info.method = parts.method.as_str().to_string();
+        // FIXME(#15): behind a trusted proxy, the settings' forwarded-for header.
+        if let Some(axum::extract::ConnectInfo(addr)) =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        {
+            info.ip = addr.ip().to_string();
+        }
         for (name, value) in &parts.headers {
             if name == AUTHORIZATION {
                 continue;

@@ -38,6 +38,8 @@ pub struct RequestInfo {
     /// Header names are snake_cased (`X-Token` → `x_token`).
     pub headers: Map<String, Value>,
     pub body: Map<String, Value>,
+    /// The client's address (the connection's peer; empty where unknown, as for the CLI).
+    pub ip: String,
 }
 
 impl RequestInfo {

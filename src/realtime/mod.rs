@@ -368,6 +368,7 @@ impl Hub {
                             headers: topic.headers.clone(),
                             body: Map::new(),
                             scopes: Vec::new(),
+                            ip: String::new(),
                         };
                         let view = RealtimeView {
                             list,

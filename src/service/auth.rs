@@ -337,6 +337,11 @@ impl Service {
         p: &ViewParams,
         info: &RequestInfo,
     ) -> Result<Value> {
+        // The device is remembered (and an alert mailed) after every factor passed; failing
+        // to do so must not lock the record out.
+        if let Err(e) = self.remember_origin(&auth, info).await {
+            tracing::warn!(error = %e, "auth: remembering the login's device failed");
+        }
         self.auth_response(auth, p, info).await
     }
 

@@ -902,6 +902,102 @@ const OTPS: &str = "_otps";
 /// The system collection of MFA sessions (first factors passed).
 const MFAS: &str = "_mfas";
 
+/// The system collection of devices auth records signed in from.
+const ORIGINS: &str = "_authOrigins";
+
+/// The devices remembered per auth record (the oldest is forgotten first).
+const MAX_ORIGINS: usize = 5;
+
+impl Service {
+    /// Remembers the device of a login (`_authOrigins`: a fingerprint of the address and the
+    /// `User-Agent`) and, when the record has signed in before but never from this device and
+    /// `authAlert.enabled`, mails it an alert. The first login ever is no news: no mail.
+    pub(crate) async fn remember_origin(
+        &self,
+        auth: &AuthRecord,
+        info: &RequestInfo,
+    ) -> Result<()> {
+        use sha2::Digest;
+        let agent = info.headers.get("user_agent").and_then(Value::as_str).unwrap_or_default();
+        let fingerprint = hex::encode(sha2::Sha256::digest(format!("{}{agent}", info.ip)));
+        let system = self.system_info()?;
+        // Ids are [a-z0-9_] (collection ids `pbc_…`): safe inside the quoted filter values.
+        let params = crate::service::params::ListParams {
+            filter: Some(format!(
+                "collectionRef = '{}' && recordRef = '{}'",
+                auth.collection.id.replace('\'', ""),
+                auth.id().replace('\'', "")
+            )),
+            sort: Some("-updated".into()),
+            per_page: Some("100".into()),
+            skip_total: Some("1".into()),
+            ..Default::default()
+        };
+        let list = self.list_records(ORIGINS, &params, &system).await?;
+        let known: Vec<Value> =
+            list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        let id_of = |o: &Value| o.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        if let Some(same) = known
+            .iter()
+            .find(|o| o.get("fingerprint").and_then(Value::as_str) == Some(&fingerprint))
+        {
+            // Seen again: it becomes the most recent.
+            let touch = Map::from_iter([("fingerprint".to_string(), json!(fingerprint))]);
+            self.update_record(ORIGINS, &id_of(same), touch, &ViewParams::default(), &system)
+                .await?;
+            return Ok(());
+        }
+        let row = Map::from_iter([
+            ("collectionRef".to_string(), json!(auth.collection.id)),
+            ("recordRef".to_string(), json!(auth.id())),
+            ("fingerprint".to_string(), json!(fingerprint)),
+        ]);
+        self.create_record(ORIGINS, row, &ViewParams::default(), &system).await?;
+        for old in known.iter().skip(MAX_ORIGINS - 1) {
+            self.delete_record(ORIGINS, &id_of(old), &system).await?;
+        }
+        let alert = auth.collection.auth.as_ref().and_then(|a| a.extra.get("authAlert"));
+        let enabled =
+            alert.and_then(|a| a.get("enabled")).and_then(Value::as_bool).unwrap_or(false);
+        let email = record_email(&auth.record).to_string();
+        if known.is_empty() || !enabled || email.is_empty() {
+            return Ok(());
+        }
+        let mut agent_shown: String = agent.chars().take(200).collect();
+        if agent.chars().count() > 200 {
+            agent_shown.push_str("...");
+        }
+        let alert_info =
+            escape_html(&format!("{} - {} {agent_shown}", crate::util::now_string(), info.ip));
+        let settings = self.settings().await?;
+        let template = alert.and_then(|a| a.get("emailTemplate"));
+        let pick = |name: &str, default: &str| {
+            template
+                .and_then(|t| t.get(name))
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or(default)
+                .to_string()
+        };
+        let fill = |text: String| {
+            let text = text
+                .replace("{APP_NAME}", &settings.meta.app_name)
+                .replace("{APP_URL}", &settings.meta.app_url)
+                .replace("{ALERT_INFO}", &alert_info);
+            fill_record(&text, &auth.collection, &auth.record)
+        };
+        let body = fill(pick("body", templates::AUTH_ALERT.1));
+        let mail = EmailJob {
+            to: Addresses::One(email),
+            subject: fill(pick("subject", templates::AUTH_ALERT.0)),
+            text: html_to_text(&body),
+            html: layout(&body),
+            ..Default::default()
+        };
+        self.enqueue_email(&mail).await
+    }
+}
+
 impl Service {
     /// The end of every login by a factor (`method`: `password`, `otp`): the collection's
     /// `authRule`, then MFA where it applies (`mfa.enabled`, and `mfa.rule` empty or matching

@@ -619,3 +619,60 @@ async fn mfa_asks_a_second_method_before_the_token() {
     assert_eq!(status, StatusCode::OK, "mia is not a vip: {res}");
     app.stop().await;
 }
+
+/// A password login from a client calling itself `agent`.
+async fn login_as(app: &TestApp, email: &str, agent: &str) -> StatusCode {
+    app.client
+        .post(format!("{}/api/collections/users/auth-with-password", app.url))
+        .header("User-Agent", agent)
+        .json(&json!({"identity": email, "password": "password123"}))
+        .send()
+        .await
+        .expect("sent")
+        .status()
+}
+
+#[tokio::test]
+async fn a_login_from_a_new_device_is_remembered_and_announced() {
+    let (smtp, app, su) = setup().await;
+    let (id, token) = app.create_user("pia@example.com", "password123").await;
+    // The first login ever (signing up): remembered, no mail (nothing to compare with).
+    let jobs_before = email_jobs(&app, &su).await;
+    assert_eq!(jobs_before, 0);
+    let (_, mine) = app.get("/api/collections/_authOrigins/records", Some(&token)).await;
+    assert_eq!(mine["totalItems"], 1, "{mine}");
+    assert_eq!(mine["items"][0]["recordRef"], id.as_str());
+    // Devices never seen: an alert each, naming the device.
+    assert_eq!(login_as(&app, "pia@example.com", "Phone/1.0").await, StatusCode::OK);
+    assert_eq!(login_as(&app, "pia@example.com", "Laptop/2.0").await, StatusCode::OK);
+    assert_eq!(email_jobs(&app, &su).await, 2);
+    let all = mails(&smtp, 2).await;
+    assert!(all
+        .iter()
+        .all(|m| m.subject.contains("New sign-in") && m.to.contains("pia@example.com")));
+    assert!(all.iter().any(|m| m.text.contains("Laptop/2.0")), "{}", all[0].text);
+    assert!(all.iter().any(|m| m.text.contains("Phone/1.0")), "{}", all[0].text);
+    // Seen before: no news.
+    assert_eq!(login_as(&app, "pia@example.com", "Laptop/2.0").await, StatusCode::OK);
+    assert_eq!(login_as(&app, "pia@example.com", "Phone/1.0").await, StatusCode::OK);
+    assert_eq!(email_jobs(&app, &su).await, 2);
+    let (_, mine) = app.get("/api/collections/_authOrigins/records", Some(&token)).await;
+    assert_eq!(mine["totalItems"], 3, "{mine}");
+    // Others see none of it; alerts can be turned off.
+    let (_, other) = app.create_user("quin@example.com", "password123").await;
+    let (_, theirs) = app.get("/api/collections/_authOrigins/records", Some(&other)).await;
+    assert!(theirs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .all(|o| o["recordRef"] != id.as_str()));
+    let (status, _) = app.get("/api/collections/_authOrigins/records", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, res) = app
+        .patch("/api/collections/users", Some(&su), json!({"authAlert": {"enabled": false}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(login_as(&app, "pia@example.com", "Tablet/3.0").await, StatusCode::OK);
+    assert_eq!(email_jobs(&app, &su).await, 2, "no alert once turned off");
+    app.stop().await;
+}
