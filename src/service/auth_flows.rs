@@ -909,6 +909,41 @@ const ORIGINS: &str = "_authOrigins";
 const MAX_ORIGINS: usize = 5;
 
 impl Service {
+    /// The devices remembered for a record, the most recent first.
+    async fn origins_of(&self, collection_id: &str, record_id: &str) -> Result<Vec<Value>> {
+        let system = self.system_info()?;
+        // Ids are [a-z0-9_] (collection ids `pbc_…`): safe inside the quoted filter values.
+        let params = crate::service::params::ListParams {
+            filter: Some(format!(
+                "collectionRef = '{}' && recordRef = '{}'",
+                collection_id.replace('\'', ""),
+                record_id.replace('\'', "")
+            )),
+            sort: Some("-updated".into()),
+            per_page: Some("100".into()),
+            skip_total: Some("1".into()),
+            ..Default::default()
+        };
+        let list = self.list_records(ORIGINS, &params, &system).await?;
+        Ok(list.get("items").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
+    /// Forgets a record's devices (its password changed: every device must sign in anew, as
+    /// PocketBase does). Failing to is logged, never an error of the password change.
+    pub(crate) async fn forget_origins(&self, collection_id: &str, record_id: &str) {
+        let forget = async {
+            let system = self.system_info()?;
+            for o in self.origins_of(collection_id, record_id).await? {
+                let id = o.get("id").and_then(Value::as_str).unwrap_or_default();
+                self.delete_record(ORIGINS, id, &system).await?;
+            }
+            Ok::<(), ServiceError>(())
+        };
+        if let Err(e) = forget.await {
+            tracing::warn!(error = %e, "auth: forgetting a record's devices failed");
+        }
+    }
+
     /// Remembers the device of a login (`_authOrigins`: a fingerprint of the address and the
     /// `User-Agent`) and, when the record has signed in before but never from this device and
     /// `authAlert.enabled`, mails it an alert. The first login ever is no news: no mail.
@@ -921,21 +956,7 @@ impl Service {
         let agent = info.headers.get("user_agent").and_then(Value::as_str).unwrap_or_default();
         let fingerprint = hex::encode(sha2::Sha256::digest(format!("{}{agent}", info.ip)));
         let system = self.system_info()?;
-        // Ids are [a-z0-9_] (collection ids `pbc_…`): safe inside the quoted filter values.
-        let params = crate::service::params::ListParams {
-            filter: Some(format!(
-                "collectionRef = '{}' && recordRef = '{}'",
-                auth.collection.id.replace('\'', ""),
-                auth.id().replace('\'', "")
-            )),
-            sort: Some("-updated".into()),
-            per_page: Some("100".into()),
-            skip_total: Some("1".into()),
-            ..Default::default()
-        };
-        let list = self.list_records(ORIGINS, &params, &system).await?;
-        let known: Vec<Value> =
-            list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        let known = self.origins_of(&auth.collection.id, auth.id()).await?;
         let id_of = |o: &Value| o.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         if let Some(same) = known
             .iter()

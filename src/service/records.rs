@@ -264,6 +264,9 @@ impl Service {
         if queued {
             self.jobs_ready().notify_one();
         }
+        if coll.is_auth() && row.get("password") != existing.get("password") {
+            self.forget_origins(&coll.id, id).await;
+        }
         self.present_one(&schema, &coll, row, p, info).await
     }
 

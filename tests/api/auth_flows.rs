@@ -674,5 +674,21 @@ async fn a_login_from_a_new_device_is_remembered_and_announced() {
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(login_as(&app, "pia@example.com", "Tablet/3.0").await, StatusCode::OK);
     assert_eq!(email_jobs(&app, &su).await, 2, "no alert once turned off");
+    // A new password: every device must sign in anew (they are forgotten).
+    let (status, res) = app
+        .patch(
+            &format!("/api/collections/users/records/{id}"),
+            Some(&su),
+            json!({"password": "password456", "passwordConfirm": "password456"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (_, left) = app
+        .get(
+            &format!("/api/collections/_authOrigins/records?filter=recordRef%3D%27{id}%27"),
+            Some(&su),
+        )
+        .await;
+    assert_eq!(left["totalItems"], 0, "{left}");
     app.stop().await;
 }

@@ -25,6 +25,20 @@ pub async fn methods(State(s): State<AppState>, Path(c): Path<String>) -> Res<Js
     Ok(Json(s.svc.auth_methods(&c)?))
 }
 
+/// A login's `mfaId` may come in the body or, as the SDK sends its extra options, in the query
+/// string (PocketBase reads both).
+fn with_mfa_from_query(
+    mut body: serde_json::Map<String, Value>,
+    info: &crate::model::request::RequestInfo,
+) -> serde_json::Map<String, Value> {
+    if !body.contains_key("mfaId") {
+        if let Some(id) = info.query.get("mfaId") {
+            body.insert("mfaId".into(), id.clone());
+        }
+    }
+    body
+}
+
 pub async fn with_password(
     State(s): State<AppState>,
     Req(info): Req,
@@ -32,6 +46,7 @@ pub async fn with_password(
     Query(q): Query<ViewQs>,
     Body(body): Body,
 ) -> Res<Response> {
+    let body = with_mfa_from_query(body, &info);
     let login: PasswordLogin = serde_json::from_value(Value::Object(body))
         .map_err(|_| ApiError::bad_request(crate::http::error::GENERIC_400))?;
     login_answer(s.svc.auth_with_password(&c, login, &q.into(), &info).await)
@@ -156,5 +171,6 @@ pub async fn with_otp(
     Query(q): Query<ViewQs>,
     Body(body): Body,
 ) -> Res<Response> {
+    let body = with_mfa_from_query(body, &info);
     login_answer(s.svc.auth_with_otp(&c, flow_body::<OtpLogin>(body)?, &q.into(), &info).await)
 }
