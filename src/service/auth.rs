@@ -251,17 +251,7 @@ impl Service {
         info: &RequestInfo,
     ) -> Result<Value> {
         let coll = self.auth_collection(coll)?;
-        let Some(auth) = info.auth.clone() else {
-            return Err(ServiceError::Unauthorized(
-                "The request requires valid record authorization token.".into(),
-            ));
-        };
-        if auth.collection.id != coll.id {
-            return Err(ServiceError::Forbidden(format!(
-                "The request requires auth record from {} collection.",
-                coll.name
-            )));
-        }
+        let auth = same_collection_auth(&coll, info)?;
         self.check_auth_rule(&auth, info).await?;
         let token = token.trim();
         let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
@@ -386,6 +376,23 @@ fn token_is_not_refreshable(token: &str) -> bool {
     v.validate_exp = false;
     jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &v)
         .is_ok_and(|t| t.claims.refreshable == Some(false))
+}
+
+/// The request's auth record, which must belong to `coll` (401 without one, 403 naming the
+/// caller's collection otherwise, as PocketBase's middleware words it).
+pub(crate) fn same_collection_auth(coll: &Collection, info: &RequestInfo) -> Result<AuthRecord> {
+    let Some(auth) = info.auth.clone() else {
+        return Err(ServiceError::Unauthorized(
+            "The request requires valid record authorization token.".into(),
+        ));
+    };
+    if auth.collection.id != coll.id {
+        return Err(ServiceError::Forbidden(format!(
+            "The request requires auth record from {} collection.",
+            auth.collection.name
+        )));
+    }
+    Ok(auth)
 }
 
 pub(crate) fn missing_auth_collection() -> ServiceError {

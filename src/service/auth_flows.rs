@@ -23,7 +23,7 @@ use crate::model::collection::{templates, Collection, TokenKind, SUPERUSERS};
 use crate::model::field::FieldKind;
 use crate::model::request::{AuthRecord, RequestInfo};
 use crate::model::ErrorCode;
-use crate::service::auth::missing_auth_collection;
+use crate::service::auth::{missing_auth_collection, same_collection_auth};
 use crate::service::mail::{Addresses, EmailJob};
 use crate::service::params::ViewParams;
 use crate::service::passwords::verify_password;
@@ -347,9 +347,24 @@ impl Service {
         token: &str,
         to: &str,
     ) -> Result<()> {
-        let settings = self.settings().await?;
-        let (key, (default_subject, default_body)) = flow.template();
+        let (key, default) = flow.template();
         let stored = coll.auth.as_ref().and_then(|a| a.extra.get(key));
+        self.send_template(coll, record, stored, default, &[("{TOKEN}", token)], to).await
+    }
+
+    /// Renders a mail template of `coll` (`stored`: its `{subject, body}`, an empty part falls
+    /// back to `default`) for `record`, with `{APP_NAME}`, `{APP_URL}`, `{RECORD:…}` and `vars`
+    /// replaced, and enqueues it to `to`: HTML in the layout plus a text part.
+    async fn send_template(
+        &self,
+        coll: &Collection,
+        record: &Row,
+        stored: Option<&Value>,
+        (default_subject, default_body): (&str, &str),
+        vars: &[(&str, &str)],
+        to: &str,
+    ) -> Result<()> {
+        let settings = self.settings().await?;
         let pick = |name: &str, default: &str| {
             stored
                 .and_then(|t| t.get(name))
@@ -359,17 +374,18 @@ impl Service {
                 .to_string()
         };
         let fill = |text: String| {
-            let text = text
+            let mut text = text
                 .replace("{APP_NAME}", &settings.meta.app_name)
-                .replace("{APP_URL}", &settings.meta.app_url)
-                .replace("{TOKEN}", token);
+                .replace("{APP_URL}", &settings.meta.app_url);
+            for (name, value) in vars {
+                text = text.replace(name, value);
+            }
             fill_record(&text, coll, record)
         };
-        let subject = fill(pick("subject", default_subject));
         let body = fill(pick("body", default_body));
         let mail = EmailJob {
             to: Addresses::One(to.to_string()),
-            subject,
+            subject: fill(pick("subject", default_subject)),
             text: html_to_text(&body),
             html: layout(&body),
             ..Default::default()
@@ -776,37 +792,13 @@ impl Service {
         ]);
         let otp = self.create_record(OTPS, row, &ViewParams::default(), &info).await?;
         let otp_id = otp.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-        let settings = self.settings().await?;
         let template = coll
             .auth
             .as_ref()
             .and_then(|a| a.extra.get("otp"))
             .and_then(|o| o.get("emailTemplate"));
-        let pick = |name: &str, default: &str| {
-            template
-                .and_then(|t| t.get(name))
-                .and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-                .unwrap_or(default)
-                .to_string()
-        };
-        let fill = |text: String| {
-            let text = text
-                .replace("{APP_NAME}", &settings.meta.app_name)
-                .replace("{APP_URL}", &settings.meta.app_url)
-                .replace("{OTP}", &code)
-                .replace("{OTP_ID}", &otp_id);
-            fill_record(&text, &coll, &record)
-        };
-        let body = fill(pick("body", templates::OTP.1));
-        let mail = EmailJob {
-            to: Addresses::One(email),
-            subject: fill(pick("subject", templates::OTP.0)),
-            text: html_to_text(&body),
-            html: layout(&body),
-            ..Default::default()
-        };
-        self.enqueue_email(&mail).await?;
+        let vars = [("{OTP}", code.as_str()), ("{OTP_ID}", otp_id.as_str())];
+        self.send_template(&coll, &record, template, templates::OTP, &vars, &email).await?;
         Ok(json!({"otpId": otp_id}))
     }
 
@@ -990,32 +982,17 @@ impl Service {
         }
         let alert_info =
             escape_html(&format!("{} - {} {agent_shown}", crate::util::now_string(), info.ip));
-        let settings = self.settings().await?;
         let template = alert.and_then(|a| a.get("emailTemplate"));
-        let pick = |name: &str, default: &str| {
-            template
-                .and_then(|t| t.get(name))
-                .and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-                .unwrap_or(default)
-                .to_string()
-        };
-        let fill = |text: String| {
-            let text = text
-                .replace("{APP_NAME}", &settings.meta.app_name)
-                .replace("{APP_URL}", &settings.meta.app_url)
-                .replace("{ALERT_INFO}", &alert_info);
-            fill_record(&text, &auth.collection, &auth.record)
-        };
-        let body = fill(pick("body", templates::AUTH_ALERT.1));
-        let mail = EmailJob {
-            to: Addresses::One(email),
-            subject: fill(pick("subject", templates::AUTH_ALERT.0)),
-            text: html_to_text(&body),
-            html: layout(&body),
-            ..Default::default()
-        };
-        self.enqueue_email(&mail).await
+        let vars = [("{ALERT_INFO}", alert_info.as_str())];
+        self.send_template(
+            &auth.collection,
+            &auth.record,
+            template,
+            templates::AUTH_ALERT,
+            &vars,
+            &email,
+        )
+        .await
     }
 }
 
@@ -1104,23 +1081,6 @@ impl Service {
             .map_err(|_| ServiceError::bad("Failed to authenticate."))?;
         Ok(found.is_some())
     }
-}
-
-/// The request's auth record, which must belong to `coll` (401 without one, 403 naming the
-/// caller's collection otherwise, as PocketBase's middleware words it).
-fn same_collection_auth(coll: &Collection, info: &RequestInfo) -> Result<AuthRecord> {
-    let Some(auth) = info.auth.clone() else {
-        return Err(ServiceError::Unauthorized(
-            "The request requires valid record authorization token.".into(),
-        ));
-    };
-    if auth.collection.id != coll.id {
-        return Err(ServiceError::Forbidden(format!(
-            "The request requires auth record from {} collection.",
-            auth.collection.name
-        )));
-    }
-    Ok(auth)
 }
 
 #[cfg(test)]

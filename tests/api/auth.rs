@@ -224,6 +224,8 @@ async fn auth_refresh() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, res) = app.post("/api/collections/users/auth-refresh", Some(&su), json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{res}");
+    // PocketBase 0.40.6 names the caller's collection (probed), not the one in the path.
+    assert_eq!(res["message"], "The request requires auth record from _superusers collection.");
     let (status, _) =
         app.post("/api/collections/_superusers/auth-refresh", Some(&token), json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
