@@ -351,7 +351,11 @@ async fn migrate_db(from: &str, to: &str, batch_size: u32) -> anyhow::Result<()>
             t.target_count,
             t.inserted.map_or("-".to_string(), |n| n.to_string()),
             t.definition.map_or("-", |d| d.as_str()),
-            if t.matches() { "ok" } else { "MISMATCH" }
+            match (t.rows_skipped, t.matches()) {
+                (true, _) => "rows not copied",
+                (false, true) => "ok",
+                (false, false) => "MISMATCH",
+            }
         ));
     }
     let rows: i64 = report.tables.iter().map(|t| t.source_count).sum();

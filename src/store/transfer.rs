@@ -79,13 +79,21 @@ pub struct TableReport {
     /// `SELECT COUNT(*)` on each side after the copy.
     pub source_count: i64,
     pub target_count: i64,
+    /// The definition was copied but not the rows (`SESSION_TABLES`): no count check.
+    pub rows_skipped: bool,
 }
 
 impl TableReport {
     pub fn matches(&self) -> bool {
-        self.source_count == self.target_count
+        self.rows_skipped || self.source_count == self.target_count
     }
 }
+
+/// Collections whose rows are not copied: MFA sessions, one-time codes and remembered devices
+/// are short-lived state of the source's logins (sessions and codes expire within minutes;
+/// devices only decide whether a login alert is mailed). A copy would carry nothing anyone needs,
+/// and rows of the target's own logins would collide with them on a second run.
+pub const SESSION_TABLES: &[&str] = &["_mfas", "_otps", "_authOrigins"];
 
 /// The outcome of `copy_database`: every table in copy order, system tables first.
 #[derive(Debug, Clone, Default)]
@@ -175,6 +183,7 @@ pub async fn copy_database(
         inserted: None,
         source_count: 0,
         target_count: 0,
+        rows_skipped: false,
     });
     let params = Arc::new(params_table());
     let inserted = copy_table(from, target, &params, Key::Id, batch_size, progress).await?;
@@ -184,10 +193,22 @@ pub async fn copy_database(
         inserted: Some(inserted),
         source_count: 0,
         target_count: 0,
+        rows_skipped: false,
     });
     copy_system(from, to, &mut report).await?;
     for (c, definition) in source_colls.into_iter().zip(definitions) {
         let c = Arc::new(c);
+        if SESSION_TABLES.contains(&c.name.as_str()) {
+            report.tables.push(TableReport {
+                table: c.name.clone(),
+                definition: Some(definition),
+                inserted: None,
+                source_count: 0,
+                target_count: 0,
+                rows_skipped: true,
+            });
+            continue;
+        }
         let inserted = copy_table(from, target, &c, Key::Rowid, batch_size, progress).await?;
         report.tables.push(TableReport {
             table: c.name.clone(),
@@ -195,6 +216,7 @@ pub async fn copy_database(
             inserted: Some(inserted),
             source_count: 0,
             target_count: 0,
+            rows_skipped: false,
         });
     }
 
@@ -222,6 +244,7 @@ async fn copy_system(from: &Store, to: &Store, report: &mut Report) -> Result<()
             inserted: Some(inserted),
             source_count: 0,
             target_count: 0,
+            rows_skipped: false,
         })
     };
     let have: std::collections::HashSet<String> =
