@@ -803,10 +803,10 @@ impl Service {
     }
 
     /// `POST /api/collections/{c}/auth-with-otp {otpId, password}`: the code of a live `_otps`
-    /// row of this collection logs its record in, once (the row is deleted). A record whose
-    /// address received the code becomes verified; if it was not verified before, its password
-    /// is replaced by a random one (someone who registered the address first cannot keep a way
-    /// in).
+    /// row of this collection logs its record in, once (the row is deleted), then MFA where it
+    /// applies. A record whose address received the code becomes verified; if it was not
+    /// verified before and MFA is off, its password is replaced by a random one (someone who
+    /// registered the address first cannot keep a way in).
     pub async fn auth_with_otp(
         &self,
         coll: &str,
