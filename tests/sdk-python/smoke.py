@@ -2,10 +2,15 @@
 
 Usage: python3 tests/sdk-python/smoke.py BASALT_BINARY [extra server args...]
 Starts the binary on a free loopback port with a temporary data dir, runs a CRUD/filter/auth/files
-round through the SDK (it passes against PocketBase 0.40.6 too), and exits non-zero on the first failure. Stops the server on exit.
+round through the SDK and the mail flows (verification, password reset, email change) with mail
+read from an aiosmtpd server started here (it passes against PocketBase 0.40.6 too), and exits
+non-zero on the first failure. Stops the servers on exit.
 """
+import email as email_lib
+import email.policy
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -99,6 +104,79 @@ def run(url):
     refreshed = other.collection("users").auth_refresh()
     check(refreshed.record.id == user.id, "auth refresh")
     files(pb, other, user)
+    mail_flows(pb, url)
+
+
+def mail_flows(pb, url):
+    """Verification, password reset and email change, each token taken from the mail."""
+    maildir = tempfile.mkdtemp(prefix="basalt-pysdk-mail-")
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(maildir, sub))
+    port = free_port()
+    smtp = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+                             "-c", "aiosmtpd.handlers.Mailbox", maildir], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("aiosmtpd did not start (pip install -r tests/smtp/requirements.txt)")
+                time.sleep(0.05)
+        pb.settings.update({"meta": {"senderName": "Py", "senderAddress": "py@app.test", "appURL": "http://py.test"},
+                            "smtp": {"enabled": True, "host": "127.0.0.1", "port": port}})
+
+        def token_for(to, what):
+            """The token of the newest `confirm-<what>` link mailed to `to`."""
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                for name in sorted(os.listdir(os.path.join(maildir, "new")), reverse=True):
+                    with open(os.path.join(maildir, "new", name), "rb") as f:
+                        msg = email_lib.message_from_binary_file(f, policy=email.policy.default)
+                    if to not in str(msg["To"]):
+                        continue
+                    for part in msg.walk():
+                        if part.get_content_maintype() == "text":
+                            m = re.search(rf"/confirm-{what}/([A-Za-z0-9_.-]+)", part.get_content())
+                            if m:
+                                return m.group(1)
+                time.sleep(0.1)
+            raise SystemExit(f"FAILED: no confirm-{what} mail to {to}")
+
+        guest = PocketBase(url)
+        address = f"py-flow-{os.urandom(3).hex()}@example.com"
+        user = guest.collection("users").create(
+            {"email": address, "password": "password123", "passwordConfirm": "password123"})
+        guest.collection("users").request_verification(address)
+        guest.collection("users").confirm_verification(token_for(address, "verification"))
+        me = PocketBase(url)
+        me.collection("users").auth_with_password(address, "password123")
+        check(me.collection("users").get_one(user.id).verified, "verified by the mailed token")
+
+        guest.collection("users").request_password_reset(address)
+        reset = token_for(address, "password-reset")
+        guest.collection("users").confirm_password_reset(reset, "newpass1234", "newpass1234")
+        try:
+            guest.collection("users").confirm_password_reset(reset, "again12345", "again12345")
+            check(False, "a reset token works once")
+        except Exception as e:
+            check(getattr(e, "status", None) == 400, f"400 on a used reset token, got {e}")
+        me = PocketBase(url)
+        me.collection("users").auth_with_password(address, "newpass1234")
+
+        moved = f"py-moved-{os.urandom(3).hex()}@example.com"
+        me.collection("users").request_email_change(moved)
+        me.collection("users").confirm_email_change(token_for(moved, "email-change"), "newpass1234")
+        again = PocketBase(url)
+        check(again.collection("users").auth_with_password(moved, "newpass1234").record.id == user.id,
+              "login with the new address")
+    finally:
+        pb.settings.update({"smtp": {"enabled": False}})
+        smtp.terminate()
+        smtp.wait(10)
+        shutil.rmtree(maildir, ignore_errors=True)
 
 
 def files(pb, owner, user):
