@@ -44,13 +44,27 @@ struct TokenSubject {
 }
 
 fn signing_key(coll: &Collection, record: &Row) -> Vec<u8> {
+    token_key(coll, record, TokenKind::Auth)
+}
+
+/// The signing key of a `kind` token of `record`: its `tokenKey` and the collection's secret
+/// for that kind (so a rotated `tokenKey` voids every token of the record).
+pub(crate) fn token_key(coll: &Collection, record: &Row, kind: TokenKind) -> Vec<u8> {
     let token_key = record.get("tokenKey").and_then(Value::as_str).unwrap_or_default();
-    let secret = coll
-        .auth
-        .as_ref()
-        .map(|a| a.tokens.get(TokenKind::Auth).secret.as_str())
-        .unwrap_or_default();
+    let secret = coll.auth.as_ref().map(|a| a.tokens.get(kind).secret.as_str()).unwrap_or_default();
     format!("{token_key}{secret}").into_bytes()
+}
+
+/// The claims of a token, unverified (read before or after `Service::verify_token` checks the
+/// signature); empty when it is no JWT.
+pub(crate) fn unverified_claims(token: &str) -> Map<String, Value> {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.insecure_disable_signature_validation();
+    v.validate_exp = false;
+    v.required_spec_claims.clear();
+    jsonwebtoken::decode::<Map<String, Value>>(token, &DecodingKey::from_secret(&[]), &v)
+        .map(|t| t.claims)
+        .unwrap_or_default()
 }
 
 /// The body of `auth-with-password`.
@@ -162,7 +176,8 @@ impl Service {
         Ok(Some(AuthRecord { collection: coll, record: row }))
     }
 
-    fn auth_collection(&self, name: &str) -> Result<Arc<Collection>> {
+    /// The auth collection `name` (404 as PocketBase when it is not one).
+    pub(crate) fn auth_collection(&self, name: &str) -> Result<Arc<Collection>> {
         let (_, c) = self.collection(name).map_err(|_| missing_auth_collection())?;
         if !c.is_auth() {
             return Err(missing_auth_collection());
@@ -371,11 +386,7 @@ impl Service {
 
 /// Whether a (verified) token says `refreshable: false`.
 fn token_is_not_refreshable(token: &str) -> bool {
-    let mut v = Validation::new(Algorithm::HS256);
-    v.insecure_disable_signature_validation();
-    v.validate_exp = false;
-    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &v)
-        .is_ok_and(|t| t.claims.refreshable == Some(false))
+    unverified_claims(token).get("refreshable") == Some(&Value::Bool(false))
 }
 
 /// The request's auth record, which must belong to `coll` (401 without one, 403 naming the

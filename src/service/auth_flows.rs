@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -23,7 +23,7 @@ use crate::model::collection::{templates, Collection, TokenKind, SUPERUSERS};
 use crate::model::field::FieldKind;
 use crate::model::request::{AuthRecord, RequestInfo};
 use crate::model::ErrorCode;
-use crate::service::auth::{missing_auth_collection, same_collection_auth};
+use crate::service::auth::{same_collection_auth, token_key, unverified_claims};
 use crate::service::mail::{Addresses, EmailJob};
 use crate::service::params::ViewParams;
 use crate::service::passwords::verify_password;
@@ -136,35 +136,16 @@ impl Flow {
     }
 }
 
-/// The signing key of a `kind` token of `record`: its `tokenKey` and the collection's secret.
-fn signing_key(coll: &Collection, record: &Row, kind: TokenKind) -> Vec<u8> {
-    let token_key = record.get("tokenKey").and_then(Value::as_str).unwrap_or_default();
-    let secret = coll.auth.as_ref().map(|a| a.tokens.get(kind).secret.as_str()).unwrap_or_default();
-    format!("{token_key}{secret}").into_bytes()
-}
-
 fn verification_key(coll: &Collection, record: &Row) -> Vec<u8> {
-    signing_key(coll, record, TokenKind::Verification)
+    token_key(coll, record, TokenKind::Verification)
 }
 
 fn reset_key(coll: &Collection, record: &Row) -> Vec<u8> {
-    signing_key(coll, record, TokenKind::PasswordReset)
+    token_key(coll, record, TokenKind::PasswordReset)
 }
 
 fn email_change_key(coll: &Collection, record: &Row) -> Vec<u8> {
-    signing_key(coll, record, TokenKind::EmailChange)
-}
-
-/// The claims of a token, unverified (to read `email` or `newEmail` before, or after, the
-/// signature is checked by `Service::verify_token`).
-fn unverified_claims(token: &str) -> Map<String, Value> {
-    let mut v = Validation::new(Algorithm::HS256);
-    v.insecure_disable_signature_validation();
-    v.validate_exp = false;
-    v.required_spec_claims.clear();
-    jsonwebtoken::decode::<Map<String, Value>>(token, &DecodingKey::from_secret(&[]), &v)
-        .map(|t| t.claims)
-        .unwrap_or_default()
+    token_key(coll, record, TokenKind::EmailChange)
 }
 
 fn field_error(field: &str, code: ErrorCode, message: &str) -> ServiceError {
@@ -333,7 +314,7 @@ impl Service {
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &EncodingKey::from_secret(&signing_key(coll, record, kind)),
+            &EncodingKey::from_secret(&token_key(coll, record, kind)),
         )
         .map_err(|e| ServiceError::Internal(e.to_string()))
     }
@@ -423,15 +404,6 @@ impl Service {
         self.flow_mails.invalidate(&format!("{flow:?}:{}:{}", coll.id, record_id(record)));
     }
 
-    /// The auth collection `name`, for the flows (404 as PocketBase when it is not one).
-    fn flow_collection(&self, name: &str) -> Result<Arc<Collection>> {
-        let (_, c) = self.collection(name).map_err(|_| missing_auth_collection())?;
-        if !c.is_auth() {
-            return Err(missing_auth_collection());
-        }
-        Ok(c)
-    }
-
     /// Saves `body` onto `record` as the system would (hashing, tokenKey rotation, realtime,
     /// webhooks), bypassing the collection's rules: the flow's token is the authorization.
     async fn flow_update(
@@ -452,7 +424,7 @@ impl Service {
 
     /// `POST /api/collections/{c}/request-verification {email}`: 204 whatever the address.
     pub async fn request_verification(&self, coll: &str, req: EmailRequest) -> Result<()> {
-        let coll = self.flow_collection(coll)?;
+        let coll = self.auth_collection(coll)?;
         check_email("email", &req.email)?;
         if coll.name == SUPERUSERS {
             return Err(ServiceError::bad("All superusers are verified by default."));
@@ -472,7 +444,7 @@ impl Service {
 
     /// `POST /api/collections/{c}/confirm-verification {token}`.
     pub async fn confirm_verification(&self, coll: &str, req: TokenConfirm) -> Result<()> {
-        let coll = self.flow_collection(coll)?;
+        let coll = self.auth_collection(coll)?;
         if req.token.is_empty() {
             return Err(field_error("token", ErrorCode::Required, "Cannot be blank."));
         }
@@ -524,7 +496,7 @@ impl Service {
 
     /// `POST /api/collections/{c}/request-password-reset {email}`: 204 whatever the address.
     pub async fn request_password_reset(&self, coll: &str, req: EmailRequest) -> Result<()> {
-        let coll = self.flow_collection(coll)?;
+        let coll = self.auth_collection(coll)?;
         check_email("email", &req.email)?;
         if !coll.auth.as_ref().is_some_and(|a| a.password_auth_enabled) {
             return Err(ServiceError::bad(
@@ -550,7 +522,7 @@ impl Service {
         coll: &str,
         req: PasswordResetConfirm,
     ) -> Result<()> {
-        let coll = self.flow_collection(coll)?;
+        let coll = self.auth_collection(coll)?;
         let mut data = Map::new();
         for (field, value) in [
             ("password", &req.password),
@@ -613,7 +585,7 @@ impl Service {
         req: EmailChangeRequest,
         info: &RequestInfo,
     ) -> Result<()> {
-        let coll = self.flow_collection(coll)?;
+        let coll = self.auth_collection(coll)?;
         let auth = same_collection_auth(&coll, info)?;
         check_email("newEmail", &req.new_email)?;
         if req.new_email.eq_ignore_ascii_case(record_email(&auth.record)) {
@@ -639,7 +611,7 @@ impl Service {
     /// `POST /api/collections/{c}/confirm-email-change {token, password}`: the new address, now
     /// verified; the email change rotates `tokenKey` (every earlier token stops working).
     pub async fn confirm_email_change(&self, coll: &str, req: EmailChangeConfirm) -> Result<()> {
-        let coll = self.flow_collection(coll)?;
+        let coll = self.auth_collection(coll)?;
         let mut data = Map::new();
         for (field, value) in [("password", &req.password), ("token", &req.token)] {
             if value.is_empty() {
@@ -717,7 +689,7 @@ impl Service {
                 "The authorized record is not allowed to perform this action.".into(),
             ));
         }
-        let coll = self.flow_collection(coll)?;
+        let coll = self.auth_collection(coll)?;
         if duration < 0 {
             return Err(field_error(
                 "duration",
@@ -770,7 +742,7 @@ impl Service {
     /// address gets an id that matches nothing); for a known one a code by mail, stored hashed
     /// in `_otps`.
     pub async fn request_otp(&self, coll: &str, req: EmailRequest) -> Result<Value> {
-        let coll = self.flow_collection(coll)?;
+        let coll = self.auth_collection(coll)?;
         let (enabled, length, _) = otp_options(&coll);
         if !enabled {
             return Err(otp_disabled());
@@ -814,7 +786,7 @@ impl Service {
         p: &ViewParams,
         info: &RequestInfo,
     ) -> Result<Value> {
-        let coll = self.flow_collection(coll)?;
+        let coll = self.auth_collection(coll)?;
         let (enabled, _, duration) = otp_options(&coll);
         if !enabled {
             return Err(otp_disabled());
